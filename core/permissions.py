@@ -1,0 +1,78 @@
+"""Roles and the one permission table that every page and API endpoint consults."""
+from __future__ import annotations
+
+from enum import StrEnum
+
+from flask_babel import lazy_gettext as _l
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    QUALITY_MANAGER = "quality_manager"
+    PURCHASER = "purchaser"
+    RECEIVER = "receiver"
+    INSPECTOR = "inspector"
+    CURATOR = "curator"
+    PHARMACIST = "pharmacist"
+    CASHIER = "cashier"
+    STORE_MANAGER = "store_manager"
+    FINANCE = "finance"
+
+
+ROLE_LABELS = {
+    Role.ADMIN: _l("System administrator"),
+    Role.QUALITY_MANAGER: _l("Quality manager"),
+    Role.PURCHASER: _l("Purchaser"),
+    Role.RECEIVER: _l("Receiver"),
+    Role.INSPECTOR: _l("Inspector"),
+    Role.CURATOR: _l("Curator"),
+    Role.PHARMACIST: _l("Licensed pharmacist"),
+    Role.CASHIER: _l("Cashier"),
+    Role.STORE_MANAGER: _l("Store manager"),
+    Role.FINANCE: _l("Finance"),
+}
+
+
+class Perm(StrEnum):
+    DASHBOARD_VIEW = "dashboard.view"
+    DRUG_READ = "drug.read"
+    STOCK_READ = "stock.read"
+    STOCK_TRANSFER = "stock.transfer"
+    STOCK_VERIFY = "stock.verify"
+    LOCATION_READ = "location.read"
+    AUDIT_READ = "audit.read"
+    USER_READ = "user.read"
+    USER_ADMIN = "user.admin"
+    JOB_READ = "job.read"
+    JOB_RUN = "job.run"
+
+
+ALL_ROLES = frozenset(Role)
+_EVERYONE = {Perm.DASHBOARD_VIEW, Perm.DRUG_READ, Perm.STOCK_READ, Perm.LOCATION_READ}
+
+# The permission table. A role not listed for a permission does not have it; there is no other source of truth.
+ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
+    Role.ADMIN: frozenset(Perm),
+    Role.QUALITY_MANAGER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.STOCK_VERIFY, Perm.AUDIT_READ,
+                                                 Perm.USER_READ, Perm.JOB_READ}),
+    Role.PURCHASER: frozenset(_EVERYONE),
+    Role.RECEIVER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER}),
+    Role.INSPECTOR: frozenset(_EVERYONE),
+    Role.CURATOR: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER}),
+    Role.PHARMACIST: frozenset(_EVERYONE),
+    Role.CASHIER: frozenset(_EVERYONE),
+    Role.STORE_MANAGER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.STOCK_VERIFY, Perm.AUDIT_READ,
+                                               Perm.USER_READ, Perm.JOB_READ}),
+    Role.FINANCE: frozenset(_EVERYONE | {Perm.STOCK_VERIFY, Perm.AUDIT_READ}),
+}
+
+
+def permissions_for(roles) -> frozenset[Perm]:
+    perms: set[Perm] = set()
+    for role in roles:
+        perms |= ROLE_PERMISSIONS.get(Role(role), frozenset())
+    return frozenset(perms)
+
+
+def role_has(role: Role | str, perm: Perm) -> bool:
+    return perm in ROLE_PERMISSIONS.get(Role(role), frozenset())

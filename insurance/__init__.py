@@ -1,0 +1,1 @@
+"""Insurance: catalogue, SKU mapping, rules, national-platform gateway and simulator, settlements, claims."""

@@ -1,0 +1,9 @@
+"""Inventory: drug master, lots, locations, the stock ledger (movements + balances), FEFO allocation."""
+
+
+def register(app):
+    from inventory import api, cli, views
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(api.bp)
+    cli.register(app)

@@ -1,0 +1,1 @@
+"""Alembic migrations. Triggers and views are created here, never by create_all()."""

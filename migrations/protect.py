@@ -1,0 +1,76 @@
+"""Append-only protection for GSP and sales records, created by migrations on both engines.
+
+SQLite traps handled here: `INSERT OR REPLACE` deletes the old row without firing delete triggers unless
+recursive_triggers is on, so a BEFORE INSERT guard refuses any insert that would collide with an existing key; and
+batch migrations recreate the table, which silently drops its triggers — use `batch_alter_protected`, which puts
+them back.
+"""
+from __future__ import annotations
+
+import contextlib
+
+from alembic import op
+
+# table -> the unique keys a REPLACE could collide on
+APPEND_ONLY_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "audit_event": (("id",),),
+    "stock_movement": (("id",),),
+    "lot_status_event": (("id",),),
+}
+
+PG_FUNCTION = """
+CREATE OR REPLACE FUNCTION yaofang_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION '% is append-only: % refused', TG_TABLE_NAME, TG_OP USING ERRCODE = 'integrity_constraint_violation';
+END
+$$;
+"""
+
+
+def _dialect() -> str:
+    return op.get_bind().dialect.name
+
+
+def protect(table: str) -> None:
+    keys = APPEND_ONLY_TABLES[table]
+    if _dialect() == "sqlite":
+        unprotect(table)
+        msg = f"{table} is append-only"
+        op.execute(f"CREATE TRIGGER trg_{table}_no_update BEFORE UPDATE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{msg}: UPDATE refused'); END")
+        op.execute(f"CREATE TRIGGER trg_{table}_no_delete BEFORE DELETE ON {table} "
+                   f"BEGIN SELECT RAISE(ABORT, '{msg}: DELETE refused'); END")
+        for i, cols in enumerate(keys):
+            cond = " AND ".join(f"{c} = NEW.{c}" for c in cols)
+            op.execute(f"CREATE TRIGGER trg_{table}_no_replace_{i} BEFORE INSERT ON {table} "
+                       f"WHEN EXISTS (SELECT 1 FROM {table} WHERE {cond}) "
+                       f"BEGIN SELECT RAISE(ABORT, '{msg}: REPLACE refused'); END")
+    else:
+        op.execute(PG_FUNCTION)
+        op.execute(f'DROP TRIGGER IF EXISTS trg_{table}_append_only ON "{table}"')
+        op.execute(f'DROP TRIGGER IF EXISTS trg_{table}_no_truncate ON "{table}"')
+        op.execute(f'CREATE TRIGGER trg_{table}_append_only BEFORE UPDATE OR DELETE ON "{table}" '
+                   f"FOR EACH ROW EXECUTE FUNCTION yaofang_append_only()")
+        op.execute(f'CREATE TRIGGER trg_{table}_no_truncate BEFORE TRUNCATE ON "{table}" '
+                   f"FOR EACH STATEMENT EXECUTE FUNCTION yaofang_append_only()")
+
+
+def unprotect(table: str) -> None:
+    """Only for downgrades that drop the table itself."""
+    if _dialect() == "sqlite":
+        for name in ("no_update", "no_delete", *(f"no_replace_{i}" for i in range(len(APPEND_ONLY_TABLES[table])))):
+            op.execute(f"DROP TRIGGER IF EXISTS trg_{table}_{name}")
+    else:
+        op.execute(f'DROP TRIGGER IF EXISTS trg_{table}_append_only ON "{table}"')
+        op.execute(f'DROP TRIGGER IF EXISTS trg_{table}_no_truncate ON "{table}"')
+
+
+@contextlib.contextmanager
+def batch_alter_protected(table: str, **kwargs):
+    """`op.batch_alter_table` for an append-only table: its triggers are re-created after SQLite rebuilds it."""
+    if _dialect() == "sqlite":
+        kwargs.setdefault("recreate", "always")
+    with op.batch_alter_table(table, **kwargs) as batch_op:
+        yield batch_op
+    if _dialect() == "sqlite":
+        protect(table)
