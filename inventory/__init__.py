@@ -2,8 +2,12 @@
 
 
 def register(app):
-    from inventory import api, cli, views
+    from inventory import api, cli, jobs, views
 
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     cli.register(app)
+    jobs.register()
+    from core.api import register_openapi
+
+    register_openapi(app, api.OPENAPI)
