@@ -10,7 +10,7 @@ class YaofangError(Exception):
     code = "bad_request"
 
     def __init__(self, message, *, code: str | None = None, details: dict | None = None):
-        super().__init__(str(message))
+        super().__init__(message)
         self.message = message
         if code:
             self.code = code

@@ -9,6 +9,10 @@ babel = Babel()
 
 
 def select_locale() -> str:
+    from flask import current_app, has_request_context
+
+    if not has_request_context():  # CLI, jobs, tests at the service layer
+        return current_app.config.get("DEFAULT_LOCALE", "zh_CN")
     chosen = session.get("locale")
     if chosen in SUPPORTED_LOCALES:
         return chosen
@@ -17,8 +21,6 @@ def select_locale() -> str:
         best = request.accept_languages.best_match(["zh", "zh_CN", "en"])
         if best == "en":
             return "en"
-    from flask import current_app
-
     return current_app.config.get("DEFAULT_LOCALE", "zh_CN")
 
 

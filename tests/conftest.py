@@ -41,16 +41,16 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    if PG_URL:
-        return
+    """Engine-specific tests run in their engine's run and are deselected (said plainly) in the other."""
+    other = "sqlite_only" if PG_URL else "postgres_only"
     keep, dropped = [], []
     for item in items:
-        (dropped if item.get_closest_marker("postgres_only") else keep).append(item)
+        (dropped if item.get_closest_marker(other) else keep).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = keep
-        print(f"\n[yaofang] SQLite run: deselected {len(dropped)} PostgreSQL-only tests: "
-              + ", ".join(i.name for i in dropped))
+        print(f"\n[yaofang] {engine_name()} run: deselected {len(dropped)} {other.replace('_only', '')}-only "
+              "tests: " + ", ".join(i.name for i in dropped))
 
 
 # --- databases ------------------------------------------------------------------------------------------------------
@@ -141,10 +141,13 @@ def app(db_url, clock, tmp_path):
 
 @pytest.fixture
 def db(app):
-    from core.db import get_session
+    """A session of the test's own, outside any app context: requests made by the test client must not share
+    the test's `g` (Flask reuses a pushed app context for requests)."""
+    from core.db import new_session
 
-    with app.app_context():
-        yield get_session()
+    session = new_session(app.extensions["yaofang.engine"])
+    yield session
+    session.close()
 
 
 @pytest.fixture
