@@ -23,6 +23,11 @@ class YaofangError(Exception):
         return {"error": body}
 
 
+class MalformedRequest(YaofangError):
+    status = 400
+    code = "bad_request"
+
+
 class InvalidInput(YaofangError):
     status = 422
     code = "invalid_input"

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from core.errors import InvalidInput, PermissionDenied, YaofangError
+from core.errors import InvalidInput, MalformedRequest, PermissionDenied, YaofangError
 
 log = logging.getLogger("yaofang")
 
@@ -59,10 +59,10 @@ def json_body() -> dict:
     """The request's JSON object, or a clear 400 (malformed JSON, wrong content type, not an object)."""
     data = request.get_json(silent=True)
     if data is None:
-        raise InvalidInput(_l("The request body must be valid JSON (Content-Type: application/json)."),
-                           code="invalid_json")
+        raise MalformedRequest(_l("The request body must be valid JSON (Content-Type: application/json)."),
+                               code="invalid_json")
     if not isinstance(data, dict):
-        raise InvalidInput(_l("The request body must be a JSON object."), code="invalid_json")
+        raise MalformedRequest(_l("The request body must be a JSON object."), code="invalid_json")
     return data
 
 
