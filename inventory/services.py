@@ -702,11 +702,12 @@ def attention_counts(session: Session, store: Store, tiers_days=(180, 90, 30)) -
     for t in tiers_days:
         counts[f"within_{t}"] = 0
     for status, expiry in rows:
-        tier = expiry_tier(expiry, today, tiers_days)
-        if tier == "expired":
+        if expiry is not None and expiry < today:
             counts["expired"] += 1
-        elif tier:
-            counts[f"within_{tier}"] += 1
+        elif expiry is not None:
+            for t in tiers_days:  # cumulative: a lot within 30 days is also within 90 and 180
+                if (expiry - today).days <= t:
+                    counts[f"within_{t}"] += 1
         if status in counts:
             counts[status] += 1
     return counts
