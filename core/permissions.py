@@ -40,6 +40,7 @@ class Perm(StrEnum):
     STOCK_TRANSFER = "stock.transfer"
     STOCK_VERIFY = "stock.verify"
     LOCATION_READ = "location.read"
+    STORE_READ = "store.read"
     AUDIT_READ = "audit.read"
     USER_READ = "user.read"
     USER_ADMIN = "user.admin"
@@ -48,7 +49,7 @@ class Perm(StrEnum):
 
 
 ALL_ROLES = frozenset(Role)
-_EVERYONE = {Perm.DASHBOARD_VIEW, Perm.DRUG_READ, Perm.STOCK_READ, Perm.LOCATION_READ}
+_EVERYONE = {Perm.DASHBOARD_VIEW, Perm.DRUG_READ, Perm.STOCK_READ, Perm.LOCATION_READ, Perm.STORE_READ}
 
 # The permission table. A role not listed for a permission does not have it; there is no other source of truth.
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {

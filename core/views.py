@@ -93,6 +93,14 @@ def dashboard():
     return render_template("core/dashboard.html", **context)
 
 
+@bp.route("/store")
+@requires(Perm.STORE_READ)
+def store_profile():
+    store = get_store(get_session(), current_actor().store_id)
+    return render_template("core/store.html", store=store,
+                           scope=[line for line in store.business_scope.splitlines() if line.strip()])
+
+
 @bp.route("/audit")
 @requires(Perm.AUDIT_READ)
 def audit_log():

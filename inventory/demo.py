@@ -98,9 +98,9 @@ def load_demo(session: Session, config: dict, *, seed: int = 20261122) -> str:
                     valid_from=today - timedelta(days=365), valid_until=today + timedelta(days=2 * 365))
         add_licence(session, actor, users["inspector"].id, kind="health_certificate", number="DEMO-JKZ-0002",
                     valid_from=today - timedelta(days=340), valid_until=today + timedelta(days=25))
-        from pos.models import Register
+        from pos.services import create_register
 
-        session.add(Register(store_id=store.id, code="POS1", name="1号收银台", printer_url="dummy:"))
+        create_register(session, actor, store_id=store.id, code="POS1", name="1号收银台", printer_url="dummy:")
         loc = {}
         for code, name, kind, sellable, storage in [
             ("A01", "前台货架 Front shelves", LocationKind.SELLABLE, True, StorageClass.ROOM),

@@ -194,6 +194,10 @@ def seed_world(session) -> None:
                         storage_class=storage)
     create_location(session, Actor.system("test", other.id), store_id=other.id, code="A01", name="货架",
                     kind="sellable")
+    from pos.services import create_register
+
+    create_register(session, actor, store_id=store.id, code="POS1", name="1号收银台",
+                    printer_url="network://127.0.0.1:9100")
     rows = catalogue_rows()
     picks = {"INSULIN": next(r for r in rows if "胰岛素" in r["generic_name"]),
              "EPH": next(r for r in rows if "伪麻" in r["generic_name"]),

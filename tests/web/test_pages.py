@@ -14,7 +14,7 @@ from tests.conftest import csrf_token, login, post_form
 def pages(world):
     lot = world.lot(lot_no="PG1", expiry_days=20, qty=12)
     return ["/", "/drugs", "/drugs?q=lhqw", f"/drugs/{lot.drug_id}", f"/lots/{lot.id}", "/locations",
-            f"/locations/{world.loc['A01'].id}", "/audit", "/users", "/jobs", "/login"]
+            f"/locations/{world.loc['A01'].id}", "/audit", "/users", "/jobs", "/store", "/registers", "/login"]
 
 
 @pytest.mark.parametrize("locale, marker", [("zh_CN", "退出"), ("en", "Log out")])
