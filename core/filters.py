@@ -32,4 +32,5 @@ def init_app(app) -> None:
 
         from flask_babel import get_locale
 
-        return {"actor": actor, "can": can, "current_locale": str(get_locale() or "zh_CN")}
+        locale = str(get_locale() or "zh_CN")  # Babel names it zh_Hans_CN
+        return {"actor": actor, "can": can, "current_locale": "zh_CN" if locale.startswith("zh") else "en"}

@@ -1,7 +1,8 @@
 """Keep the translation catalogues in step with the source strings (Babel's Python API, no shelling out).
 
     python -m core.i18n_tools update   # extract into core/translations/messages.pot, then update (or create)
-                                       # core/translations/zh_CN/LC_MESSAGES/messages.po, keeping existing translations
+                                       # core/translations/zh_Hans_CN/LC_MESSAGES/messages.po (the zh_CN catalogue,
+                                       # in the folder Flask-Babel reads: see catalogue_dir), keeping translations
     python -m core.i18n_tools check    # exit 1, listing msgids with no zh_CN translation, marked fuzzy, or whose
                                        # %(name)s placeholders differ from the English
 
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from babel import Locale
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
@@ -55,8 +57,21 @@ def _project_version() -> str:
         return "0"
 
 
+def catalogue_dir(locale: str) -> str:
+    """The folder name Flask-Babel reads for a locale: Babel's own spelling of it, e.g. zh_CN -> zh_Hans_CN.
+
+    Flask-Babel parses the selected locale with babel.Locale.parse, which adds the likely script to Chinese
+    (zh_CN -> zh_Hans_CN), and gettext then looks for that name (and bare "zh"), never for "zh_CN". The app keeps
+    calling the language zh_CN (session, config, links); only the folder uses Babel's spelling."""
+    return str(Locale.parse(locale))
+
+
 def po_path(locale: str) -> Path:
-    return TRANSLATIONS_DIR / locale / "LC_MESSAGES" / f"{DOMAIN}.po"
+    return TRANSLATIONS_DIR / catalogue_dir(locale) / "LC_MESSAGES" / f"{DOMAIN}.po"
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def extract() -> Catalog:
@@ -68,9 +83,19 @@ def extract() -> Catalog:
                        header_comment="# Translatable strings of Yaofang (药房), extracted from the sources named in "
                                       "babel.cfg.\n# Do not edit: regenerate with `python -m core.i18n_tools update`.",
                        charset="utf-8")
+    template.msgid_bugs_address = template.last_translator = template.language_team = ""  # not Babel's placeholders
+    # Walk only the top-level folders the mapping names (not instance/, bench/, tests/…); skip dot and _ folders.
+    roots = {pattern.split("/", 1)[0] for pattern, _method in method_map}
+    anywhere = any("*" in root or "?" in root for root in roots)  # e.g. [python: **.py]
+
+    def wanted(dirpath: str) -> bool:
+        rel = Path(dirpath).relative_to(REPO_ROOT)
+        return ((anywhere or rel.parts[0] in roots)
+                and not any(part.startswith((".", "_")) for part in rel.parts))
+
     for filename, lineno, message, comments, context in extract_from_dir(
             str(REPO_ROOT), method_map, options_map, keywords=KEYWORDS, comment_tags=COMMENT_TAGS,
-            strip_comment_tags=True):
+            strip_comment_tags=True, directory_filter=wanted):
         template.add(message, None, [(filename.replace("\\", "/"), lineno)], auto_comments=comments,
                      context=context)
     return template
@@ -86,6 +111,7 @@ def new_catalog(locale: str, template: Catalog) -> Catalog:
                                      "# `python -m core.i18n_tools update`, translate what is new or fuzzy, then\n"
                                      "# `python -m core.i18n_tools check`.",
                       revision_date=datetime.now(timezone.utc))
+    catalog.msgid_bugs_address = ""
     catalog.update(template, no_fuzzy_matching=True)
     return catalog
 
@@ -121,14 +147,15 @@ def save(locale: str, catalog: Catalog) -> bool:
     return write_if_changed(po_path(locale), render(catalog))
 
 
-def update(locales=TRANSLATED_LOCALES, *, out=sys.stdout) -> dict[str, Catalog]:
+def update(locales=TRANSLATED_LOCALES, *, out=None) -> dict[str, Catalog]:
     """Extract the template and merge it into each locale's catalogue (created when missing).
 
     Existing translations are kept; a changed source string is matched to its old translation when close enough
     and marked fuzzy for review; strings no longer in the code are dropped."""
+    out = out or sys.stdout
     template = extract()
     wrote = write_if_changed(TEMPLATE_FILE, render(template))
-    print(f"{TEMPLATE_FILE.relative_to(REPO_ROOT)}: {len(template)} messages{'' if wrote else ' (unchanged)'}",
+    print(f"{_shown(TEMPLATE_FILE)}: {len(template)} messages{'' if wrote else ' (unchanged)'}",
           file=out)
     result = {}
     for locale in locales:
@@ -139,7 +166,7 @@ def update(locales=TRANSLATED_LOCALES, *, out=sys.stdout) -> dict[str, Catalog]:
             catalog.update(template)
         wrote = save(locale, catalog)
         problems = find_problems(template, catalog)
-        print(f"{po_path(locale).relative_to(REPO_ROOT)}: {len(catalog)} messages, {len(problems)} to translate "
+        print(f"{_shown(po_path(locale))}: {len(catalog)} messages, {len(problems)} to translate "
               f"or review{'' if wrote else ' (unchanged)'}", file=out)
         result[locale] = catalog
     return result
@@ -163,7 +190,7 @@ def placeholders(text: str) -> Counter:
     return Counter(m.group(0) for m in _CONVERSION.finditer(text))
 
 
-def _stray_percent(text: str) -> bool:
+def _lone_percent(text: str) -> bool:
     return "%" in _CONVERSION.sub("", text)
 
 
@@ -173,46 +200,69 @@ def _texts(value) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def find_problems(template: Catalog, catalog: Catalog) -> list[Problem]:
-    """Messages of the template that the catalogue does not translate fit for use."""
+def _where(message) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(path for path, _line in message.locations))
+
+
+def placeholder_problem(msgid: str, translation: str) -> str | None:
+    """Why a translation would break formatting with the msgid's variables, or None when it is fine."""
+    expected, found = placeholders(msgid), placeholders(translation)
+    if found != expected:
+        return f"placeholders differ: {sorted(expected)} in the source, {sorted(found)} in {translation!r}"
+    if _lone_percent(translation) and not _lone_percent(msgid):
+        return f"a lone % in {translation!r} (write %% for a percent sign)"
+    return None
+
+
+def missing_translations(template: Catalog, catalog: Catalog) -> list[Problem]:
+    """Messages of the template that the catalogue lacks, leaves empty or marks fuzzy."""
     problems = []
     for message in template:
         if not message.id:
             continue
-        ids = _texts(message.id)
-        where = tuple(dict.fromkeys(path for path, _line in message.locations))
+        msgid = _texts(message.id)[0]
         found = catalog.get(message.id, message.context)
         if found is None:
-            problems.append(Problem(ids[0], "not in the catalogue (run update)", where))
+            problems.append(Problem(msgid, "not in the catalogue (run update)", _where(message)))
+        elif not _texts(found.string) or not all(s.strip() for s in _texts(found.string)):
+            problems.append(Problem(msgid, "untranslated", _where(message)))
+        elif found.fuzzy:
+            problems.append(Problem(msgid, "fuzzy (review the translation, then remove the fuzzy flag)",
+                                    _where(message)))
+    return problems
+
+
+def placeholder_mismatches(catalog: Catalog) -> list[Problem]:
+    """Translations whose %(name)s placeholders differ from their msgid's (each plural form is checked).
+
+    Fuzzy entries are left to missing_translations: they are not used until reviewed."""
+    problems = []
+    for message in catalog:
+        if not message.id or message.fuzzy:
             continue
-        strings = _texts(found.string)
-        if not strings or not all(s.strip() for s in strings):
-            problems.append(Problem(ids[0], "untranslated", where))
-            continue
-        if found.fuzzy:
-            problems.append(Problem(ids[0], "fuzzy (review the translation, then remove the fuzzy flag)", where))
-            continue
-        # Every plural form must carry the placeholders of the msgid (Chinese has one form; the plural's are the same).
-        expected = placeholders(ids[-1])
-        for text in strings:
-            if placeholders(text) != expected:
-                problems.append(Problem(ids[0], f"placeholders differ: {sorted(expected)} in the source, "
-                                                f"{sorted(placeholders(text))} in {text!r}", where))
-                break
-            if _stray_percent(text) and not _stray_percent(ids[0]):
-                problems.append(Problem(ids[0], f"a lone % in {text!r} (write %% for a literal percent sign)",
-                                        where))
+        ids = _texts(message.id)
+        for text in _texts(message.string):
+            why = text and placeholder_problem(ids[-1] if len(ids) > 1 else ids[0], text)
+            if why:
+                problems.append(Problem(ids[0], why, _where(message)))
                 break
     return problems
 
 
-def check(locales=TRANSLATED_LOCALES, *, out=sys.stdout) -> int:
+def find_problems(template: Catalog, catalog: Catalog) -> list[Problem]:
+    """Everything that keeps the catalogue from being complete and safe to use."""
+    return missing_translations(template, catalog) + placeholder_mismatches(catalog)
+
+
+def check(locales=TRANSLATED_LOCALES, *, out=None) -> int:
+    """Print what needs work in each catalogue; 1 when anything does, else 0."""
+    out = out or sys.stdout
     template = extract()
     failed = 0
     for locale in locales:
         catalog = load(locale)
         if catalog is None:
-            print(f"{po_path(locale).relative_to(REPO_ROOT)} is missing: run `python -m core.i18n_tools update`.",
+            print(f"{_shown(po_path(locale))} is missing: run `python -m core.i18n_tools update`.",
                   file=out)
             failed += 1
             continue
@@ -222,7 +272,7 @@ def check(locales=TRANSLATED_LOCALES, *, out=sys.stdout) -> int:
         if problems:
             print(f"{locale}: {len(problems)} of {len(template)} messages need work: run "
                   "`python -m core.i18n_tools update`, translate them in "
-                  f"{po_path(locale).relative_to(REPO_ROOT)}, and check again.", file=out)
+                  f"{_shown(po_path(locale))}, and check again.", file=out)
             failed += 1
         else:
             print(f"{locale}: all {len(template)} messages translated.", file=out)

@@ -43,7 +43,10 @@ def login():
             flash(str(exc.message), "error")
             status = exc.status
         else:
-            session.clear()
+            locale = session.get("locale")
+            session.clear()  # a fresh session on login; keep only the language the user picked
+            if locale:
+                session["locale"] = locale
             login_user(SessionUser(user, actor_for(get_session(), user)))
             return redirect(_safe_next(request.args.get("next")))
     elif request.method == "POST":

@@ -5,6 +5,9 @@ def register(app):
     from inventory import api, cli, jobs, views
 
     app.register_blueprint(views.bp)
+    from inventory.services import label
+
+    app.jinja_env.filters["label"] = label
     app.register_blueprint(api.bp)
     cli.register(app)
     jobs.register()

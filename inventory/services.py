@@ -289,6 +289,32 @@ def lot_status_label(status: str):
     return LOT_STATUS_LABELS.get(status, status)
 
 
+# Display labels for stored codes (the codes stay English in the database and the API).
+LABELS = {
+    "movement_kind": {
+        MovementKind.OPENING: _l("Opening balance"), MovementKind.RECEIPT: _l("Purchase receipt"),
+        MovementKind.TRANSFER_IN: _l("Transfer in"), MovementKind.TRANSFER_OUT: _l("Transfer out"),
+        MovementKind.COUNT_GAIN: _l("Count gain"), MovementKind.COUNT_LOSS: _l("Count loss"),
+        MovementKind.DESTRUCTION: _l("Destruction"), MovementKind.OTHER_IN: _l("Other in"),
+        MovementKind.OTHER_OUT: _l("Other out"), MovementKind.PURCHASE_RETURN: _l("Return to supplier"),
+        MovementKind.DONATION_IN: _l("Donation in"), MovementKind.DONATION_RETURN: _l("Donation return"),
+        MovementKind.SALE: _l("Sale"), MovementKind.SALE_RETURN: _l("Customer return"),
+    },
+    "storage_class": {StorageClass.ROOM: _l("Room temperature 10–30 °C"), StorageClass.COOL: _l("Cool ≤ 20 °C"),
+                      StorageClass.COLD: _l("Refrigerated 2–10 °C"), StorageClass.FROZEN: _l("Frozen")},
+    "location_kind": {LocationKind.SELLABLE: _l("Sellable area"), LocationKind.WAREHOUSE: _l("Warehouse"),
+                      LocationKind.PENDING: _l("Pending area (yellow)"),
+                      LocationKind.NONCONFORMING: _l("Non-conforming area (red)"), LocationKind.COLD: _l("Cold store")},
+    "rx_class": {RxClass.RX: _l("Rx"), RxClass.OTC_A: _l("OTC class A"), RxClass.OTC_B: _l("OTC class B"),
+                 RxClass.DUAL: _l("Rx/OTC dual"), RxClass.NONE: _l("Non-drug")},
+    "lot_status": LOT_STATUS_LABELS,
+}
+
+
+def label(value, kind: str):
+    return LABELS.get(kind, {}).get(value, value)
+
+
 # --- sellability and FEFO ---------------------------------------------------------------------------------------------
 
 class SkipReason(StrEnum):

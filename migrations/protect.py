@@ -16,6 +16,13 @@ APPEND_ONLY_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "audit_event": (("id",),),
     "stock_movement": (("id",),),
     "lot_status_event": (("id",),),
+    # The sales journal (pos): corrections are new return sales, never edits.
+    "sale": (("id",), ("sale_number",), ("register_id", "seq"), ("store_id", "client_uuid")),
+    "sale_line": (("id",), ("sale_id", "line_no"), ("trace_code", "trace_generation")),
+    "sale_payment": (("id",),),
+    "special_drug_record": (("id",),),
+    "split_pack_record": (("id",),),
+    "day_close": (("id",), ("register_id", "business_date")),
 }
 
 PG_FUNCTION = """

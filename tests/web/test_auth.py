@@ -124,7 +124,7 @@ def test_user_cli_creates_a_user_who_can_log_in(app, client, world):
     assert result.exit_code == 0, result.output
     assert login(client, "newbie", "newbie-password").status_code == 302
     bad = app.test_cli_runner().invoke(args=["user", "create", "x", "--role", "wizard", "--password", "abcdefgh1"])
-    assert bad.exit_code == 2 and "Unknown role" in bad.output
+    assert bad.exit_code == 2 and "wizard" in bad.output
     short = app.test_cli_runner().invoke(args=["user", "create", "y", "--role", "cashier", "--password", "abc"])
     assert short.exit_code == 2
 
