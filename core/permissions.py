@@ -46,6 +46,13 @@ class Perm(StrEnum):
     USER_ADMIN = "user.admin"
     JOB_READ = "job.read"
     JOB_RUN = "job.run"
+    POS_SELL = "pos.sell"  # open a shift, scan, take payment, hold and resume carts, start returns, reprint
+    POS_REVIEW_RX = "pos.review_rx"  # licensed pharmacist: review prescriptions, approve returns
+    POS_CHOOSE_LOT = "pos.choose_lot"  # pick another sellable lot than FEFO's
+    POS_PRICE_OVERRIDE = "pos.price_override"
+    POS_APPROVE_RETURN = "pos.approve_return"
+    POS_DAY_CLOSE = "pos.day_close"
+    SALES_READ = "sales.read"  # sales reports, shift reports, the journal and its verification
 
 
 ALL_ROLES = frozenset(Role)
@@ -53,18 +60,21 @@ _EVERYONE = {Perm.DASHBOARD_VIEW, Perm.DRUG_READ, Perm.STOCK_READ, Perm.LOCATION
 
 # The permission table. A role not listed for a permission does not have it; there is no other source of truth.
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
-    Role.ADMIN: frozenset(Perm),
+    Role.ADMIN: frozenset(Perm) - {Perm.POS_REVIEW_RX},  # only a licensed pharmacist reviews prescriptions
     Role.QUALITY_MANAGER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.STOCK_VERIFY, Perm.AUDIT_READ,
                                                  Perm.USER_READ, Perm.JOB_READ}),
     Role.PURCHASER: frozenset(_EVERYONE),
     Role.RECEIVER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER}),
     Role.INSPECTOR: frozenset(_EVERYONE),
     Role.CURATOR: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER}),
-    Role.PHARMACIST: frozenset(_EVERYONE),
-    Role.CASHIER: frozenset(_EVERYONE),
+    Role.PHARMACIST: frozenset(_EVERYONE | {Perm.POS_SELL, Perm.POS_REVIEW_RX, Perm.POS_CHOOSE_LOT,
+                                            Perm.POS_APPROVE_RETURN}),
+    Role.CASHIER: frozenset(_EVERYONE | {Perm.POS_SELL}),
     Role.STORE_MANAGER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.STOCK_VERIFY, Perm.AUDIT_READ,
-                                               Perm.USER_READ, Perm.JOB_READ}),
-    Role.FINANCE: frozenset(_EVERYONE | {Perm.STOCK_VERIFY, Perm.AUDIT_READ}),
+                                               Perm.USER_READ, Perm.JOB_READ, Perm.POS_SELL, Perm.POS_CHOOSE_LOT,
+                                               Perm.POS_PRICE_OVERRIDE, Perm.POS_APPROVE_RETURN,
+                                               Perm.POS_DAY_CLOSE, Perm.SALES_READ}),
+    Role.FINANCE: frozenset(_EVERYONE | {Perm.STOCK_VERIFY, Perm.AUDIT_READ, Perm.SALES_READ}),
 }
 
 

@@ -39,3 +39,1038 @@ def create_register(session: Session, actor: Actor, *, store_id: int, code: str,
         record_audit(session, actor, "register.create", "register", register.id,
                      after={"code": code, "name": name, "printer_url": printer_url}, store_id=store_id)
     return register
+
+
+# ======================================================================================================================
+# Shifts, carts and sales. Every rule is checked when a line is added AND again, on the server, at commit.
+# ======================================================================================================================
+
+import hashlib
+import json
+import uuid as _uuid
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from sqlalchemy import func, update
+from sqlalchemy.exc import IntegrityError
+from stdnum.cn import ric
+
+from core import clock
+from core.db import is_postgres
+from core.errors import AuthenticationRequired, NotSellable, PermissionDenied
+from core.models import LicenceKind, User
+from core.permissions import Perm, Role
+from core.services import actor_for, authenticate, valid_licence
+from inventory import services as inv
+from inventory.models import Drug, Location, LocationKind, Lot, MovementKind, RxClass, SpecialClass
+from pos.models import (Cart, CartLine, CartStatus, DayClose, Prescription, PrintJob, RegisterJournal, Sale,
+                        SaleKind, SaleLine, SalePayment, Shift, SpecialDrugRecord, SplitPackRecord, Tender)
+
+GENESIS_HASH = "0" * 64
+MAX_RX_DRUGS = 5  # drugs per prescription (RxRules Art. 6)
+RX_VALID_DAYS = 3  # valid on the day of issue, extension ≤ 3 days (RxRules Art. 18)
+EPHEDRINE_MAX_PACKS = 2  # minimum packs per sale (Eph2012)
+MAX_PACKS_PER_LINE = 999
+REFERENCE_TENDERS = {Tender.CARD, Tender.WECHAT, Tender.ALIPAY}
+COUNTER_TENDERS = (Tender.CASH, Tender.CARD, Tender.WECHAT, Tender.ALIPAY)
+RETURN_REASONS_QUALITY = ("quality_problem", "wrong_dispensing", "adverse_reaction", "recall")
+RETURN_REASONS_OTHER = ("customer_changed_mind", "other")
+
+
+@dataclass
+class PosSettings:
+    """Store policy for the counter (configurable: GSP says drugs are generally not taken back)."""
+
+    returns_policy: str = "quality_only"  # or "any"
+    valuable_threshold_fen: int = 10000
+    near_expiry_warn_days: int = 90
+
+    @classmethod
+    def from_config(cls, config: dict) -> "PosSettings":
+        return cls(returns_policy=config.get("RETURNS_POLICY", "quality_only"),
+                   valuable_threshold_fen=config.get("VALUABLE_PRICE_FEN", 10000),
+                   near_expiry_warn_days=min(config.get("EXPIRY_TIERS_DAYS", [90]) or [90]))
+
+
+def get_register(session: Session, store_id: int, code: str) -> Register:
+    reg = session.exec(select(Register).where(Register.store_id == store_id, Register.code == code)).first()
+    if reg is None or not reg.active:
+        raise NotFound(_l("Register %(code)s not found.", code=code))
+    return reg
+
+
+def store_registers(session: Session, store_id: int) -> list[Register]:
+    return list(session.exec(select(Register).where(Register.store_id == store_id, Register.active == True)  # noqa
+                             .order_by(Register.code)).all())
+
+
+# --- shifts -----------------------------------------------------------------------------------------------------------
+
+def open_shift_of(session: Session, register_id: int) -> Shift | None:
+    return session.exec(select(Shift).where(Shift.register_id == register_id, Shift.closed_at.is_(None))).first()
+
+
+def open_shift(session: Session, actor: Actor, register: Register, opening_float_fen: int) -> Shift:
+    if isinstance(opening_float_fen, bool) or not isinstance(opening_float_fen, int) \
+            or not 0 <= opening_float_fen <= 10_000_000:
+        raise InvalidInput(_l("The cash float must be between 0 and 100,000 yuan."), code="invalid_float")
+    try:
+        with transaction(session):
+            if open_shift_of(session, register.id):
+                raise Conflict(_l("Register %(code)s already has an open shift: close it first.", code=register.code),
+                               code="shift_open")
+            shift = Shift(store_id=register.store_id, register_id=register.id, cashier_id=actor.user_id,
+                          opened_at=clock.now(), opening_float_fen=opening_float_fen)
+            session.add(shift)
+            session.flush()
+            record_audit(session, actor, "shift.open", "shift", shift.id,
+                         after={"register": register.code, "float_fen": opening_float_fen})
+    except IntegrityError:  # another counter opened it a moment ago (unique open shift per register)
+        raise Conflict(_l("Register %(code)s already has an open shift: close it first.", code=register.code),
+                       code="shift_open")
+    return shift
+
+
+def require_open_shift(session: Session, register: Register) -> Shift:
+    shift = open_shift_of(session, register.id)
+    if shift is None:
+        raise Conflict(_l("No open shift on %(code)s: open a shift with a cash float first.", code=register.code),
+                       code="no_shift")
+    return shift
+
+
+def shift_report(session: Session, shift: Shift) -> dict:
+    rows = session.exec(select(SalePayment.tender, func.sum(SalePayment.amount_fen), func.count(SalePayment.id))
+                        .join(Sale, Sale.id == SalePayment.sale_id).where(Sale.shift_id == shift.id)
+                        .group_by(SalePayment.tender)).all()
+    by_tender = {tender: int(total) for tender, total, _n in rows}
+    change = session.exec(select(func.coalesce(func.sum(Sale.change_fen), 0)).where(Sale.shift_id == shift.id)).one()
+    counts = dict(session.exec(select(Sale.kind, func.count(Sale.id)).where(Sale.shift_id == shift.id)
+                               .group_by(Sale.kind)).all())
+    valuables = session.exec(
+        select(Drug.generic_name, Drug.specification, func.sum(SaleLine.pack_quantity))
+        .join(SaleLine, SaleLine.drug_id == Drug.id).join(Sale, Sale.id == SaleLine.sale_id)
+        .where(Sale.shift_id == shift.id, SaleLine.valuable == True)  # noqa: E712
+        .group_by(Drug.id, Drug.generic_name, Drug.specification)).all()
+    cash_in = by_tender.get(Tender.CASH, 0) - int(change)
+    expected = shift.opening_float_fen + cash_in
+    return {"shift_id": shift.id, "opened_at": shift.opened_at, "closed_at": shift.closed_at,
+            "opening_float_fen": shift.opening_float_fen, "by_tender": by_tender, "cash_net_fen": cash_in,
+            "expected_cash_fen": expected, "counted_cash_fen": shift.counted_cash_fen,
+            "over_short_fen": None if shift.counted_cash_fen is None else shift.counted_cash_fen - expected,
+            "sales": counts.get(SaleKind.SALE, 0), "returns": counts.get(SaleKind.RETURN, 0),
+            "valuables": [(n, s, int(q)) for n, s, q in valuables]}
+
+
+def close_shift(session: Session, actor: Actor, register: Register, counted_cash_fen: int) -> dict:
+    if isinstance(counted_cash_fen, bool) or not isinstance(counted_cash_fen, int) \
+            or not 0 <= counted_cash_fen <= 100_000_000:
+        raise InvalidInput(_l("Counted cash must be a non-negative amount."), code="invalid_amount")
+    with transaction(session):
+        shift = require_open_shift(session, register)
+        busy = session.exec(select(func.count(CartLine.id)).join(Cart, Cart.id == CartLine.cart_id)
+                            .where(Cart.shift_id == shift.id, Cart.status == CartStatus.OPEN)).one()
+        if busy:
+            raise Conflict(_l("A cart is still open at this register: finish, hold or cancel it first."),
+                           code="cart_open")
+        report = shift_report(session, shift)
+        shift.closed_at = clock.now()
+        shift.closed_by_id = actor.user_id
+        shift.counted_cash_fen = counted_cash_fen
+        shift.expected_cash_fen = report["expected_cash_fen"]
+        shift.over_short_fen = counted_cash_fen - report["expected_cash_fen"]
+        session.add(shift)
+        record_audit(session, actor, "shift.close", "shift", shift.id,
+                     after={"counted_cash_fen": counted_cash_fen, "expected_cash_fen": shift.expected_cash_fen,
+                            "over_short_fen": shift.over_short_fen})
+    return shift_report(session, shift)
+
+
+# --- carts ------------------------------------------------------------------------------------------------------------
+
+def current_cart(session: Session, register: Register) -> Cart | None:
+    return session.exec(select(Cart).where(Cart.register_id == register.id, Cart.status == CartStatus.OPEN)
+                        .order_by(Cart.id.desc())).first()
+
+
+def open_cart(session: Session, actor: Actor, register: Register) -> Cart:
+    with transaction(session):
+        shift = require_open_shift(session, register)
+        cart = current_cart(session, register)
+        if cart is None:
+            cart = Cart(store_id=register.store_id, register_id=register.id, shift_id=shift.id,
+                        cashier_id=actor.user_id, created_at=clock.now())
+            session.add(cart)
+            session.flush()
+    return cart
+
+
+def cart_lines(session: Session, cart_id: int):
+    return session.exec(select(CartLine, Drug, Lot).join(Drug, Drug.id == CartLine.drug_id)
+                        .join(Lot, Lot.id == CartLine.lot_id).where(CartLine.cart_id == cart_id)
+                        .order_by(CartLine.id)).all()
+
+
+def line_quantity(line: CartLine, drug: Drug) -> int:
+    """Smallest units this line takes from stock."""
+    return line.pack_quantity if line.split_pack else line.pack_quantity * drug.units_per_package
+
+
+def _get_cart(session: Session, register: Register, cart_id: int | None = None, *, status=CartStatus.OPEN) -> Cart:
+    cart = session.get(Cart, cart_id) if cart_id else current_cart(session, register)
+    if cart is None or cart.register_id != register.id or (status and cart.status != status):
+        raise NotFound(_l("No open cart at this register: scan an item to start one."), code="no_cart")
+    return cart
+
+
+@dataclass
+class LineNotice:
+    """What the counter should tell the buyer or cashier about a line that was just added."""
+
+    level: str  # info, warning
+    message: str
+
+
+def _check_line_rules(session: Session, store: Store, cart: Cart, drug: Drug, lot: Lot, location: Location,
+                      extra_units: int, today: date) -> None:
+    """The rules at add time (and, with extra_units=0, the same checks at commit via _check_cart)."""
+    reasons = inv.sellability(drug, lot, location, today)
+    if reasons:
+        raise NotSellable(_l("Lot %(lot)s of %(drug)s cannot be sold: %(why)s.", lot=lot.lot_no,
+                             drug=drug.display_name, why=inv.describe_reasons(reasons)),
+                          details={"reasons": [str(r) for r in reasons]})
+    in_cart = sum(line_quantity(l, d) for l, d, _lot in cart_lines(session, cart.id)
+                  if l.lot_id == lot.id and l.location_id == location.id)
+    have = inv.available_quantity(session, lot.id, location.id)
+    if in_cart + extra_units > have:
+        raise NotSellable(_l("Only %(have)d %(unit)s of lot %(lot)s left at %(loc)s.", have=have,
+                             unit=drug.smallest_unit, lot=lot.lot_no, loc=location.name), code="insufficient_stock")
+
+
+def _ephedrine_packs(session: Session, cart: Cart) -> dict[int, float]:
+    packs: dict[int, float] = {}
+    for line, drug, _lot in cart_lines(session, cart.id):
+        if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
+            packs[drug.id] = packs.get(drug.id, 0) + line_quantity(line, drug) / drug.units_per_package
+    return packs
+
+
+def _check_ephedrine_limit(session: Session, cart: Cart) -> None:
+    total = sum(_ephedrine_packs(session, cart).values())
+    if total > EPHEDRINE_MAX_PACKS:
+        raise Conflict(_l("Ephedrine-combination drugs: at most %(n)d packs per sale.", n=EPHEDRINE_MAX_PACKS),
+                       code="ephedrine_limit")
+
+
+def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int, lot_id: int | None = None,
+             packs: int = 1, split_pack: bool = False, trace_code: str | None = None,
+             settings: PosSettings | None = None) -> tuple[CartLine, list[LineNotice]]:
+    """Add a drug to the register's open cart: FEFO picks the lot unless one is given (a scanned GS1 lot, or a
+    pharmacist's choice). Returns the line and the notices for the counter (near expiry, Rx, ephedrine)."""
+    settings = settings or PosSettings()
+    if isinstance(packs, bool) or not isinstance(packs, int) or not 1 <= packs <= MAX_PACKS_PER_LINE:
+        raise InvalidInput(_l("Quantity must be a whole number from 1 to %(n)d.", n=MAX_PACKS_PER_LINE),
+                           code="invalid_quantity")
+    with transaction(session):
+        store = session.get(Store, register.store_id)
+        cart = open_cart(session, actor, register)
+        drug = inv.get_drug(session, drug_id)
+        if split_pack and drug.unit_price_fen is None:
+            raise Conflict(_l("%(drug)s is not sold split-pack (拆零).", drug=drug.display_name), code="no_split_pack")
+        units = packs if split_pack else packs * drug.units_per_package
+        today = inv.store_today(store)
+        if lot_id is None:
+            allocation = inv.allocate_fefo(session, store, drug.id, units, today=today)
+            if not allocation.picks:
+                why = inv.describe_reasons(sorted({r for s in allocation.skipped for r in s.reasons})) or \
+                    str(inv.SKIP_REASON_LABELS[inv.SkipReason.NOT_ENOUGH])
+                raise NotSellable(_l("%(drug)s has no sellable stock: %(why)s.", drug=drug.display_name, why=why),
+                                  code="no_sellable_stock")
+            pick = allocation.picks[0]
+            lot, location = inv.get_lot(session, pick.lot_id), inv.get_location(session, pick.location_id)
+        else:
+            lot = inv.get_lot(session, lot_id, store.id)
+            if lot.drug_id != drug.id:
+                raise InvalidInput(_l("Lot %(lot)s is not a lot of %(drug)s.", lot=lot.lot_no, drug=drug.display_name))
+            location = _sellable_location_with(session, store, lot, units)
+        _check_line_rules(session, store, cart, drug, lot, location, units, today)
+        price = drug.unit_price_fen if split_pack else drug.retail_price_fen
+        existing = None
+        if trace_code is None:
+            existing = next((l for l, _d, _lot in cart_lines(session, cart.id)
+                             if l.drug_id == drug.id and l.lot_id == lot.id and l.location_id == location.id
+                             and l.split_pack == split_pack and l.trace_code is None
+                             and not l.price_override_reason), None)
+        if existing:
+            existing.pack_quantity += packs
+            line = existing
+        else:
+            line = CartLine(cart_id=cart.id, drug_id=drug.id, lot_id=lot.id, location_id=location.id,
+                            split_pack=split_pack, pack_quantity=packs, unit_price_fen=price, trace_code=trace_code,
+                            added_at=clock.now())
+        session.add(line)
+        session.flush()
+        _check_ephedrine_limit(session, cart)
+        notices = []
+        if lot.expiry_date and (lot.expiry_date - today).days <= settings.near_expiry_warn_days:
+            notices.append(LineNotice("warning", str(_l("Near expiry: lot %(lot)s expires on %(date)s — tell the "
+                                                        "buyer.", lot=lot.lot_no, date=lot.expiry_date))))
+        if drug.rx_class == RxClass.RX:
+            notices.append(LineNotice("info", str(_l("Prescription drug: enter the prescription for a "
+                                                     "pharmacist's review before payment."))))
+        if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
+            notices.append(LineNotice("info", str(_l("Ephedrine combination: register the buyer's name and ID "
+                                                     "number; at most %(n)d packs.", n=EPHEDRINE_MAX_PACKS))))
+    return line, notices
+
+
+def _sellable_location_with(session: Session, store: Store, lot: Lot, units: int) -> Location:
+    """A sellable location holding this lot (the one with the most of it)."""
+    from inventory.models import StockBalance
+
+    row = session.exec(select(Location).join(StockBalance, StockBalance.location_id == Location.id)
+                       .where(StockBalance.lot_id == lot.id, StockBalance.quantity > 0,
+                              Location.sellable == True, Location.store_id == store.id)  # noqa: E712
+                       .order_by(StockBalance.quantity.desc())).first()
+    if row is None:
+        raise NotSellable(_l("Lot %(lot)s has no stock in a sellable location.", lot=lot.lot_no),
+                          code="no_sellable_stock")
+    return row
+
+
+def _get_line(session: Session, register: Register, line_id: int) -> tuple[Cart, CartLine]:
+    line = session.get(CartLine, line_id)
+    cart = session.get(Cart, line.cart_id) if line else None
+    if line is None or cart is None or cart.register_id != register.id or cart.status != CartStatus.OPEN:
+        raise NotFound(_l("That line is not in this register's open cart."), code="no_line")
+    return cart, line
+
+
+def set_line_quantity(session: Session, actor: Actor, register: Register, line_id: int, packs: int) -> CartLine:
+    if isinstance(packs, bool) or not isinstance(packs, int) or not 1 <= packs <= MAX_PACKS_PER_LINE:
+        raise InvalidInput(_l("Quantity must be a whole number from 1 to %(n)d.", n=MAX_PACKS_PER_LINE),
+                           code="invalid_quantity")
+    with transaction(session):
+        cart, line = _get_line(session, register, line_id)
+        if line.trace_code and packs != 1:
+            raise Conflict(_l("A line with a trace code is one pack: scan each pack's trace code."),
+                           code="traced_line")
+        drug = inv.get_drug(session, line.drug_id)
+        old = line.pack_quantity
+        line.pack_quantity = packs
+        session.add(line)
+        session.flush()
+        store = session.get(Store, register.store_id)
+        _check_line_rules(session, store, cart, drug, inv.get_lot(session, line.lot_id),
+                          inv.get_location(session, line.location_id), 0, inv.store_today(store))
+        _check_ephedrine_limit(session, cart)
+        record_audit(session, actor, "cart.quantity", "cart_line", line.id, before={"packs": old},
+                     after={"packs": packs})
+    return line
+
+
+def remove_line(session: Session, actor: Actor, register: Register, line_id: int) -> None:
+    with transaction(session):
+        _cart, line = _get_line(session, register, line_id)
+        session.delete(line)
+        record_audit(session, actor, "cart.remove", "cart_line", line_id,
+                     before={"drug_id": line.drug_id, "lot_id": line.lot_id, "packs": line.pack_quantity})
+
+
+def choose_lot(session: Session, actor: Actor, register: Register, line_id: int, lot_id: int) -> CartLine:
+    """A pharmacist (or manager) may sell another sellable lot than the one FEFO chose."""
+    if not actor.can(Perm.POS_CHOOSE_LOT):
+        raise PermissionDenied(_l("Only a pharmacist or the store manager may choose another lot."))
+    with transaction(session):
+        cart, line = _get_line(session, register, line_id)
+        store = session.get(Store, register.store_id)
+        drug = inv.get_drug(session, line.drug_id)
+        lot = inv.get_lot(session, lot_id, store.id)
+        if lot.drug_id != drug.id:
+            raise InvalidInput(_l("Lot %(lot)s is not a lot of %(drug)s.", lot=lot.lot_no, drug=drug.display_name))
+        units = line_quantity(line, drug)
+        location = _sellable_location_with(session, store, lot, units)
+        before = {"lot_id": line.lot_id, "location_id": line.location_id}
+        line.lot_id, line.location_id = lot.id, location.id
+        session.add(line)
+        session.flush()
+        _check_line_rules(session, store, cart, drug, lot, location, 0, inv.store_today(store))
+        record_audit(session, actor, "cart.choose_lot", "cart_line", line.id, before=before,
+                     after={"lot_id": lot.id, "location_id": location.id})
+    return line
+
+
+def override_price(session: Session, actor: Actor, register: Register, line_id: int, unit_price_fen: int,
+                   reason: str) -> CartLine:
+    if not actor.can(Perm.POS_PRICE_OVERRIDE):
+        raise PermissionDenied(_l("Changing a price needs the price-override permission."))
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 200:
+        raise InvalidInput(_l("A price change needs a reason."), code="reason_required")
+    if isinstance(unit_price_fen, bool) or not isinstance(unit_price_fen, int) or unit_price_fen < 0:
+        raise InvalidInput(_l("The price must be a non-negative amount."), code="invalid_amount")
+    with transaction(session):
+        _cart, line = _get_line(session, register, line_id)
+        drug = inv.get_drug(session, line.drug_id)
+        if drug.price_cap_fen is not None and unit_price_fen > drug.price_cap_fen and not line.split_pack:
+            raise Conflict(_l("The price is above the cap of %(cap)s.", cap=drug.price_cap_fen), code="price_cap")
+        before = line.unit_price_fen
+        line.unit_price_fen = unit_price_fen
+        line.price_override_reason = reason
+        session.add(line)
+        record_audit(session, actor, "cart.price_override", "cart_line", line.id,
+                     before={"unit_price_fen": before}, after={"unit_price_fen": unit_price_fen}, reason=reason)
+    return line
+
+
+def set_buyer(session: Session, actor: Actor, register: Register, *, name: str, id_number: str) -> Cart:
+    """Register the buyer of an ephedrine-combination drug (name + 18-digit ID, checksum validated)."""
+    name = (name or "").strip()
+    id_number = (id_number or "").strip().upper()
+    if not name or len(name) > 64:
+        raise InvalidInput(_l("The buyer's name is required."), code="buyer_name")
+    if not ric.is_valid(id_number):
+        raise InvalidInput(_l("ID number %(id)s is not a valid 18-digit resident ID (check the last digit).",
+                              id=id_number[:18]), code="invalid_id_number")
+    with transaction(session):
+        cart = _get_cart(session, register)
+        cart.buyer_name, cart.buyer_id_number = name, id_number
+        session.add(cart)
+        record_audit(session, actor, "cart.buyer", "cart", cart.id, after={"buyer_name": name})
+    return cart
+
+
+def hold_cart(session: Session, actor: Actor, register: Register) -> Cart:
+    with transaction(session):
+        cart = _get_cart(session, register)
+        cart.status = CartStatus.HELD
+        session.add(cart)
+        record_audit(session, actor, "cart.hold", "cart", cart.id)
+    return cart
+
+
+def held_carts(session: Session, register: Register) -> list[Cart]:
+    return list(session.exec(select(Cart).where(Cart.register_id == register.id, Cart.status == CartStatus.HELD)
+                             .order_by(Cart.created_at)).all())
+
+
+def resume_cart(session: Session, actor: Actor, register: Register, cart_id: int) -> Cart:
+    with transaction(session):
+        if current_cart(session, register) and cart_lines(session, current_cart(session, register).id):
+            raise Conflict(_l("Finish or hold the current cart before resuming another."), code="cart_open")
+        empty = current_cart(session, register)
+        if empty:
+            empty.status = CartStatus.CANCELLED
+            session.add(empty)
+        cart = _get_cart(session, register, cart_id, status=CartStatus.HELD)
+        cart.status = CartStatus.OPEN
+        cart.shift_id = require_open_shift(session, register).id
+        session.add(cart)
+        record_audit(session, actor, "cart.resume", "cart", cart.id)
+    return cart
+
+
+def cancel_cart(session: Session, actor: Actor, register: Register) -> None:
+    with transaction(session):
+        cart = _get_cart(session, register)
+        cart.status = CartStatus.CANCELLED
+        session.add(cart)
+        record_audit(session, actor, "cart.cancel", "cart", cart.id)
+
+
+# --- prescriptions ------------------------------------------------------------------------------------------------------
+
+def rx_drug_ids(session: Session, cart: Cart) -> set[int]:
+    return {d.id for _l, d, _lot in cart_lines(session, cart.id) if d.rx_class == RxClass.RX}
+
+
+def cart_prescription(session: Session, cart: Cart) -> Prescription | None:
+    return session.exec(select(Prescription).where(Prescription.cart_id == cart.id)
+                        .order_by(Prescription.id.desc())).first()
+
+
+def record_prescription(session: Session, actor: Actor, register: Register, *, number: str, prescriber: str,
+                        institution: str, issued_on: date, diagnosis: str, image_ref: str = "") -> Prescription:
+    fields = {"number": (number, 40), "prescriber": (prescriber, 64), "institution": (institution, 120),
+              "diagnosis": (diagnosis, 200)}
+    for name, (value, limit) in fields.items():
+        if not (value or "").strip() or len(value) > limit:
+            raise InvalidInput(_l("Prescription %(field)s is required (at most %(n)d characters).", field=name,
+                                  n=limit), code="invalid_prescription", details={"field": name})
+    if not isinstance(issued_on, date):
+        raise InvalidInput(_l("Prescription date is required."), code="invalid_prescription")
+    with transaction(session):
+        cart = _get_cart(session, register)
+        store = session.get(Store, register.store_id)
+        today = inv.store_today(store)
+        if issued_on > today:
+            raise InvalidInput(_l("A prescription cannot be dated in the future."), code="rx_future")
+        if (today - issued_on).days > RX_VALID_DAYS:
+            raise Conflict(_l("This prescription was issued on %(d)s and is no longer valid (at most %(n)d days).",
+                              d=issued_on, n=RX_VALID_DAYS), code="rx_expired")
+        if len(rx_drug_ids(session, cart)) > MAX_RX_DRUGS:
+            raise Conflict(_l("At most %(n)d drugs per prescription.", n=MAX_RX_DRUGS), code="rx_too_many")
+        rx = Prescription(store_id=store.id, register_id=register.id, cart_id=cart.id, number=number.strip(),
+                          prescriber=prescriber.strip(), institution=institution.strip(), issued_on=issued_on,
+                          diagnosis=diagnosis.strip(), image_ref=image_ref, entered_by_id=actor.user_id,
+                          created_at=clock.now())
+        session.add(rx)
+        session.flush()
+        record_audit(session, actor, "rx.record", "prescription", rx.id,
+                     after={"number": rx.number, "institution": rx.institution, "issued_on": issued_on})
+    return rx
+
+
+def review_prescription(session: Session, actor: Actor, register: Register, *, pharmacist_username: str,
+                        password: str, approve: bool, note: str = "") -> Prescription:
+    """The pharmacist reviews at this register with their own credentials; needs a valid pharmacist licence."""
+    pharmacist = authenticate(session, pharmacist_username, password)
+    reviewer = actor_for(session, pharmacist, ip=actor.ip)
+    if not reviewer.can(Perm.POS_REVIEW_RX):
+        raise PermissionDenied(_l("%(user)s is not a licensed pharmacist.", user=pharmacist.display_name),
+                               code="not_pharmacist")
+    with transaction(session):
+        cart = _get_cart(session, register)
+        store = session.get(Store, register.store_id)
+        today = inv.store_today(store)
+        if valid_licence(session, pharmacist.id, LicenceKind.PHARMACIST, today) is None:
+            raise PermissionDenied(_l("%(user)s has no valid pharmacist licence on record: no certificate, no "
+                                      "review.", user=pharmacist.display_name), code="licence_missing")
+        rx = cart_prescription(session, cart)
+        if rx is None:
+            raise Conflict(_l("Enter the prescription first."), code="rx_missing")
+        if rx.decision:
+            raise Conflict(_l("This prescription has already been reviewed."), code="rx_reviewed")
+        if len(rx_drug_ids(session, cart)) > MAX_RX_DRUGS:
+            raise Conflict(_l("At most %(n)d drugs per prescription.", n=MAX_RX_DRUGS), code="rx_too_many")
+        rx.reviewed_by_id = pharmacist.id
+        rx.decision = "approved" if approve else "rejected"
+        rx.review_note = note or ""
+        session.add(rx)
+        record_audit(session, reviewer, "rx.review", "prescription", rx.id,
+                     after={"decision": rx.decision, "register": register.code, "drugs": sorted(rx_drug_ids(session, cart))},
+                     reason=note or "")
+    return rx
+
+
+# --- the sales journal -----------------------------------------------------------------------------------------------
+
+def canonical_sale(sale: Sale, lines: list[SaleLine], payments: list[SalePayment]) -> bytes:
+    """The bytes each chain hash covers: the sale, its lines and payments, as sorted-key compact JSON (UTF-8)."""
+    doc = {
+        "sale": {"store_id": sale.store_id, "register_id": sale.register_id, "shift_id": sale.shift_id,
+                 "seq": sale.seq, "sale_number": sale.sale_number, "kind": sale.kind,
+                 "original_sale_id": sale.original_sale_id, "business_date": sale.business_date.isoformat(),
+                 "cashier_id": sale.cashier_id, "pharmacist_id": sale.pharmacist_id,
+                 "prescription_id": sale.prescription_id, "client_uuid": sale.client_uuid,
+                 "total_fen": sale.total_fen, "paid_fen": sale.paid_fen, "change_fen": sale.change_fen,
+                 "buyer_id_number": sale.buyer_id_number, "reason": sale.reason,
+                 "created_at": sale.created_at.isoformat()},
+        "lines": [{"line_no": l.line_no, "drug_id": l.drug_id, "lot_id": l.lot_id, "location_id": l.location_id,
+                   "quantity": l.quantity, "pack_quantity": l.pack_quantity, "split_pack": l.split_pack,
+                   "unit_price_fen": l.unit_price_fen, "list_price_fen": l.list_price_fen,
+                   "amount_fen": l.amount_fen, "trace_code": l.trace_code or l.returned_trace_code,
+                   "fund_pay_fen": l.fund_pay_fen, "personal_pay_fen": l.personal_pay_fen}
+                  for l in sorted(lines, key=lambda x: x.line_no)],
+        "payments": [{"tender": p.tender, "amount_fen": p.amount_fen, "reference": p.reference}
+                     for p in payments],
+    }
+    return json.dumps(doc, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+
+
+def chain_hash(prev_hash: str, sale: Sale, lines, payments) -> str:
+    return hashlib.sha256(prev_hash.encode() + canonical_sale(sale, lines, payments)).hexdigest()
+
+
+def _next_number(session: Session, register: Register) -> tuple[int, str]:
+    """Claim the next sale number of a register (row-locked until the sale commits or rolls back: no gaps)."""
+    if session.get(RegisterJournal, register.id) is None:
+        session.add(RegisterJournal(register_id=register.id))
+        session.flush()
+    seq, prev = session.execute(update(RegisterJournal).where(RegisterJournal.register_id == register.id)
+                                .values(last_seq=RegisterJournal.last_seq + 1)
+                                .returning(RegisterJournal.last_seq, RegisterJournal.last_hash)
+                                .execution_options(synchronize_session=False)).one()
+    return seq, prev
+
+
+def sale_number(register: Register, seq: int) -> str:
+    return f"{register.code}-{seq:08d}"
+
+
+def business_date_for(session: Session, register: Register, store: Store) -> date:
+    """Today in the store's time zone, or the day after the register's last day close if that is later."""
+    today = inv.store_today(store)
+    last = session.exec(select(func.max(DayClose.business_date)).where(DayClose.register_id == register.id)).one()
+    return max(today, last + timedelta(days=1)) if last else today
+
+
+def _write_sale(session: Session, actor: Actor, register: Register, store: Store, *, shift: Shift, kind: str,
+                lines: list[SaleLine], payments: list[SalePayment], client_uuid: str, change_fen: int = 0,
+                pharmacist_id=None, prescription_id=None, original_sale_id=None, buyer=("", ""),
+                reason: str = "") -> Sale:
+    seq, prev = _next_number(session, register)
+    total = sum(l.amount_fen for l in lines)
+    sale = Sale(store_id=store.id, register_id=register.id, shift_id=shift.id, seq=seq,
+                sale_number=sale_number(register, seq), kind=kind, original_sale_id=original_sale_id,
+                business_date=business_date_for(session, register, store), cashier_id=actor.user_id,
+                pharmacist_id=pharmacist_id, prescription_id=prescription_id, client_uuid=client_uuid,
+                total_fen=total, paid_fen=sum(p.amount_fen for p in payments), change_fen=change_fen,
+                buyer_name=buyer[0], buyer_id_number=buyer[1], reason=reason,
+                created_at=clock.now().replace(microsecond=0), prev_hash=prev, hash="")
+    sale.hash = chain_hash(prev, sale, lines, payments)
+    session.add(sale)
+    session.flush()
+    for line in lines:
+        line.sale_id = sale.id
+        session.add(line)
+    for p in payments:
+        p.sale_id = sale.id
+        session.add(p)
+    session.execute(update(RegisterJournal).where(RegisterJournal.register_id == register.id)
+                    .values(last_hash=sale.hash).execution_options(synchronize_session=False))
+    session.flush()
+    return sale
+
+
+def find_sale_by_uuid(session: Session, store_id: int, client_uuid: str) -> Sale | None:
+    return session.exec(select(Sale).where(Sale.store_id == store_id, Sale.client_uuid == client_uuid)).first()
+
+
+def _parse_tenders(tenders, allowed=COUNTER_TENDERS) -> list[SalePayment]:
+    payments = []
+    if not isinstance(tenders, (list, tuple)) or not tenders:
+        raise InvalidInput(_l("Choose at least one way to pay."), code="no_tender")
+    for item in tenders:
+        tender, amount, reference = (list(item) + [""])[:3] if not isinstance(item, dict) else \
+            (item.get("tender"), item.get("amount_fen"), item.get("reference", ""))
+        if tender not in [str(t) for t in allowed]:
+            raise InvalidInput(_l("Unknown way to pay: %(t)s", t=tender), code="invalid_tender")
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= 100_000_000:
+            raise InvalidInput(_l("Each payment needs a positive amount."), code="invalid_amount")
+        reference = (reference or "").strip()
+        if tender in REFERENCE_TENDERS and not reference:
+            raise InvalidInput(_l("Enter the transaction reference number for %(t)s.", t=tender),
+                               code="reference_required")
+        if len(reference) > 64:
+            raise InvalidInput(_l("Reference numbers have at most 64 characters."), code="invalid_reference")
+        payments.append(SalePayment(sale_id=0, tender=tender, amount_fen=amount, reference=reference))
+    return payments
+
+
+def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, client_uuid: str,
+                settings: PosSettings | None = None) -> Sale:
+    """Pay and commit the register's open cart: one transaction writes the sale, its lines, payments, stock
+    movements, special registers, the chain hash and the print job. A replay of the same client_uuid returns the
+    first sale. Every rule is checked again here, whatever the screen showed."""
+    from core.services import validate_client_key
+
+    settings = settings or PosSettings()
+    key = validate_client_key(client_uuid)
+    store = session.get(Store, register.store_id)
+    earlier = find_sale_by_uuid(session, store.id, key)
+    if earlier is not None:
+        return earlier
+    payments = _parse_tenders(tenders)
+    try:
+        with transaction(session):
+            shift = require_open_shift(session, register)
+            cart = _get_cart(session, register)
+            rows = cart_lines(session, cart.id)
+            if not rows:
+                raise Conflict(_l("The cart is empty: scan something first."), code="cart_empty")
+            today = inv.store_today(store)
+            rx_ids = {d.id for _l, d, _lot in rows if d.rx_class == RxClass.RX}
+            prescription = cart_prescription(session, cart) if rx_ids else None
+            if rx_ids:
+                if prescription is None or prescription.decision != "approved":
+                    raise Conflict(_l("Prescription drugs need a prescription approved by a pharmacist at this "
+                                      "register before payment."), code="rx_not_approved")
+                if prescription.register_id != register.id:
+                    raise Conflict(_l("The prescription was reviewed at another register."), code="rx_not_approved")
+                if len(rx_ids) > MAX_RX_DRUGS:
+                    raise Conflict(_l("At most %(n)d drugs per prescription.", n=MAX_RX_DRUGS), code="rx_too_many")
+                if (today - prescription.issued_on).days > RX_VALID_DAYS:
+                    raise Conflict(_l("The prescription is no longer valid."), code="rx_expired")
+            _check_ephedrine_limit(session, cart)
+            has_ephedrine = any(d.special_class == SpecialClass.EPHEDRINE_COMBINATION for _l, d, _lot in rows)
+            if has_ephedrine and not (cart.buyer_name and ric.is_valid(cart.buyer_id_number or "")):
+                raise Conflict(_l("Ephedrine-combination drugs: register the buyer's name and ID number first."),
+                               code="buyer_required")
+            sale_lines: list[SaleLine] = []
+            movements = []
+            for n, (line, drug, lot) in enumerate(rows, start=1):
+                lot = session.get(Lot, lot.id, with_for_update={"read": True} if is_postgres(session) else None,
+                                  populate_existing=True)
+                location = inv.get_location(session, line.location_id, store.id)
+                reasons = inv.sellability(drug, lot, location, today)
+                if reasons:  # e.g. locked by quality while the cart was open
+                    raise NotSellable(_l("Lot %(lot)s of %(drug)s cannot be sold: %(why)s. Remove the line.",
+                                         lot=lot.lot_no, drug=drug.display_name, why=inv.describe_reasons(reasons)),
+                                      details={"line_id": line.id, "reasons": [str(r) for r in reasons]})
+                list_price = drug.unit_price_fen if line.split_pack else drug.retail_price_fen
+                if line.unit_price_fen != list_price and not line.price_override_reason:
+                    line.unit_price_fen = list_price  # the master price, unless an authorised override says otherwise
+                amount = line.unit_price_fen * line.pack_quantity
+                units = line_quantity(line, drug)
+                generation = None
+                if line.trace_code:
+                    generation = session.exec(select(func.count(SaleLine.id))
+                                              .where(SaleLine.returned_trace_code == line.trace_code)).one()
+                sale_lines.append(SaleLine(
+                    sale_id=0, line_no=n, drug_id=drug.id, lot_id=lot.id, location_id=location.id, quantity=units,
+                    pack_quantity=line.pack_quantity, split_pack=line.split_pack, unit_price_fen=line.unit_price_fen,
+                    list_price_fen=list_price, amount_fen=amount, price_override_reason=line.price_override_reason,
+                    rx=drug.rx_class == RxClass.RX, trace_code=line.trace_code, trace_generation=generation,
+                    valuable=line.unit_price_fen > settings.valuable_threshold_fen and not line.split_pack,
+                    hi_code=drug.hi_code, fund_pay_fen=0, personal_pay_fen=amount))
+                movements.append((lot, location, units))
+            total = sum(l.amount_fen for l in sale_lines)
+            paid = sum(p.amount_fen for p in payments)
+            if paid < total:
+                raise Conflict(_l("%(paid)s paid of %(total)s: %(left)s still to pay.", paid=_yuan(paid),
+                                  total=_yuan(total), left=_yuan(total - paid)), code="unpaid_balance")
+            cash = sum(p.amount_fen for p in payments if p.tender == Tender.CASH)
+            change = paid - total
+            if change > cash:
+                raise Conflict(_l("Only cash can be overpaid (for change); card and app payments must be exact."),
+                               code="overpaid")
+            sale = _write_sale(session, actor, register, store, shift=shift, kind=SaleKind.SALE, lines=sale_lines,
+                               payments=payments, client_uuid=key, change_fen=change,
+                               pharmacist_id=prescription.reviewed_by_id if prescription else None,
+                               prescription_id=prescription.id if prescription else None,
+                               buyer=(cart.buyer_name, cart.buyer_id_number) if has_ephedrine else ("", ""))
+            for (lot, location, units), sale_line in zip(movements, sale_lines):
+                inv.post_movement(session, actor, lot=lot, location=location, quantity=-units,
+                                  kind=MovementKind.SALE, reference=f"sale:{sale.sale_number}")
+                drug = session.get(Drug, sale_line.drug_id)
+                if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
+                    session.add(SpecialDrugRecord(store_id=store.id, sale_id=sale.id, sale_line_id=sale_line.id,
+                                                  buyer_name=cart.buyer_name, buyer_id_number=cart.buyer_id_number,
+                                                  quantity=units, at=sale.created_at))
+                if sale_line.split_pack:
+                    session.add(SplitPackRecord(store_id=store.id, sale_line_id=sale_line.id, lot_id=lot.id,
+                                                quantity=units, splitter_id=actor.user_id, at=sale.created_at))
+            cart.status = CartStatus.COMMITTED
+            cart.sale_id = sale.id
+            session.add(cart)
+            enqueue_print(session, register, sale_id=sale.id, kind="receipt", kick_drawer=cash > 0)
+            record_audit(session, actor, "sale.commit", "sale", sale.id,
+                         after={"sale_number": sale.sale_number, "total_fen": total, "lines": len(sale_lines),
+                                "tenders": [p.tender for p in payments]})
+    except IntegrityError as exc:
+        session.rollback()
+        earlier = find_sale_by_uuid(session, store.id, key)
+        if earlier is not None:  # the same submit raced itself: return the first sale
+            return earlier
+        if "trace" in str(exc.orig).lower():
+            raise Conflict(_l("A trace code on this cart was already sold: that pack cannot be sold twice."),
+                           code="trace_code_sold")
+        raise
+    return sale
+
+
+def _yuan(fen: int) -> str:
+    from core.money import format_fen
+
+    return format_fen(fen)
+
+
+def sale_detail(session: Session, sale_id: int, store_id: int):
+    sale = session.get(Sale, sale_id)
+    if sale is None or sale.store_id != store_id:
+        raise NotFound(_l("Sale not found."))
+    lines = session.exec(select(SaleLine, Drug, Lot).join(Drug, Drug.id == SaleLine.drug_id)
+                         .join(Lot, Lot.id == SaleLine.lot_id).where(SaleLine.sale_id == sale.id)
+                         .order_by(SaleLine.line_no)).all()
+    payments = session.exec(select(SalePayment).where(SalePayment.sale_id == sale.id)
+                            .order_by(SalePayment.id)).all()
+    return sale, lines, payments
+
+
+def find_sale_by_number(session: Session, store_id: int, number: str) -> Sale:
+    number = (number or "").strip().upper()
+    if number.startswith("YS"):
+        number = number[2:]
+    sale = session.exec(select(Sale).where(Sale.store_id == store_id, Sale.sale_number == number)).first()
+    if sale is None:
+        raise NotFound(_l("No sale %(n)s in this store.", n=number), code="sale_not_found")
+    return sale
+
+
+# --- trace codes at the counter ----------------------------------------------------------------------------------------
+
+def attach_trace_code(session: Session, actor: Actor, register: Register, trace_code: str) -> CartLine:
+    """A pack's trace code, scanned after its product barcode: it goes on the last line without one (a line with
+    several packs gives up one pack to a new traced line). A code already sold (and not returned) is refused."""
+    with transaction(session):
+        cart = _get_cart(session, register)
+        if any(l.trace_code == trace_code for l, _d, _lot in cart_lines(session, cart.id)):
+            raise Conflict(_l("Trace code %(code)s is already on this cart.", code=trace_code), code="trace_code_twice")
+        sold = session.exec(select(func.count(SaleLine.id)).where(SaleLine.trace_code == trace_code)).one()
+        returned = session.exec(select(func.count(SaleLine.id))
+                                .where(SaleLine.returned_trace_code == trace_code)).one()
+        if sold > returned:
+            raise Conflict(_l("Trace code %(code)s was already sold: this pack cannot be sold again. Tell the "
+                              "quality manager.", code=trace_code), code="trace_code_sold")
+        candidates = [l for l, _d, _lot in cart_lines(session, cart.id) if l.trace_code is None and not l.split_pack]
+        if not candidates:
+            raise Conflict(_l("Scan the product barcode first, then its trace code."), code="trace_code_no_line")
+        line = candidates[-1]
+        if line.pack_quantity > 1:
+            line.pack_quantity -= 1
+            session.add(line)
+            line = CartLine(cart_id=cart.id, drug_id=line.drug_id, lot_id=line.lot_id, location_id=line.location_id,
+                            pack_quantity=1, unit_price_fen=line.unit_price_fen,
+                            price_override_reason=line.price_override_reason, added_at=clock.now())
+        line.trace_code = trace_code
+        session.add(line)
+        session.flush()
+    return line
+
+
+# --- returns ------------------------------------------------------------------------------------------------------------
+
+def returnable_quantities(session: Session, sale: Sale) -> dict[int, int]:
+    """Per original line: packs still returnable (sold minus already returned)."""
+    sold = {l.id: l.pack_quantity for l in session.exec(select(SaleLine).where(SaleLine.sale_id == sale.id)).all()}
+    returned = dict(session.exec(select(SaleLine.original_line_id, func.sum(SaleLine.pack_quantity))
+                                 .where(SaleLine.original_line_id.in_(list(sold) or [0]))
+                                 .group_by(SaleLine.original_line_id)).all())
+    return {line_id: qty + int(returned.get(line_id, 0) or 0) for line_id, qty in sold.items()}
+
+
+def return_reasons(settings: PosSettings) -> tuple[str, ...]:
+    return RETURN_REASONS_QUALITY + (RETURN_REASONS_OTHER if settings.returns_policy == "any" else ())
+
+
+def create_return(session: Session, actor: Actor, register: Register, *, sale_number_or_code: str,
+                  packs_by_line: dict[int, int], reason: str, note: str = "", approver_username: str,
+                  approver_password: str, client_uuid: str, settings: PosSettings | None = None) -> Sale:
+    """A customer return: a new reversal sale that references the original, refunded to the original tenders,
+    with the goods going to the pending (yellow) area for the quality manager — never straight back to the shelf."""
+    from core.services import validate_client_key
+
+    settings = settings or PosSettings()
+    key = validate_client_key(client_uuid)
+    store = session.get(Store, register.store_id)
+    earlier = find_sale_by_uuid(session, store.id, key)
+    if earlier is not None:
+        return earlier
+    if reason not in return_reasons(settings):
+        raise InvalidInput(_l("Choose a return reason allowed by the store's policy (GSP: drugs are taken back "
+                              "for quality reasons)."), code="return_reason")
+    if not packs_by_line or any(isinstance(q, bool) or not isinstance(q, int) or q < 1
+                                for q in packs_by_line.values()):
+        raise InvalidInput(_l("Choose at least one line and a quantity of 1 or more."), code="invalid_quantity")
+    approver_user = authenticate(session, approver_username, approver_password)
+    approver = actor_for(session, approver_user, ip=actor.ip)
+    if not approver.can(Perm.POS_APPROVE_RETURN):
+        raise PermissionDenied(_l("Returns are approved by a pharmacist or the store manager."),
+                               code="approver_not_allowed")
+    original = find_sale_by_number(session, store.id, sale_number_or_code)
+    if original.kind != SaleKind.SALE:
+        raise Conflict(_l("A return cannot itself be returned."), code="not_a_sale")
+    with transaction(session):
+        shift = require_open_shift(session, register)
+        left = returnable_quantities(session, original)
+        pending = session.exec(select(Location).where(Location.store_id == store.id,
+                                                      Location.kind == LocationKind.PENDING,
+                                                      Location.active == True)).first()  # noqa: E712
+        if pending is None:
+            raise Conflict(_l("The store has no pending (yellow) area to receive returned goods."),
+                           code="no_pending_location")
+        originals = {l.id: l for l in session.exec(select(SaleLine).where(SaleLine.sale_id == original.id)).all()}
+        lines = []
+        for n, (line_id, packs) in enumerate(sorted(packs_by_line.items()), start=1):
+            src = originals.get(line_id)
+            if src is None:
+                raise InvalidInput(_l("Line %(id)s is not on sale %(n)s.", id=line_id, n=original.sale_number),
+                                   code="invalid_line")
+            if packs > left.get(line_id, 0):
+                raise Conflict(_l("Only %(left)d of line %(no)d can still be returned.", left=left.get(line_id, 0),
+                                  no=src.line_no), code="return_too_many")
+            units = src.quantity * packs // src.pack_quantity
+            amount = src.unit_price_fen * packs
+            lines.append(SaleLine(sale_id=0, line_no=n, drug_id=src.drug_id, lot_id=src.lot_id,
+                                  location_id=pending.id, quantity=-units, pack_quantity=-packs,
+                                  split_pack=src.split_pack, unit_price_fen=src.unit_price_fen,
+                                  list_price_fen=src.list_price_fen, amount_fen=-amount, rx=src.rx,
+                                  valuable=src.valuable, returned_trace_code=src.trace_code,
+                                  original_line_id=src.id, hi_code=src.hi_code, personal_pay_fen=-amount))
+        refund = -sum(l.amount_fen for l in lines)
+        payments = _refund_to_original_tenders(session, original, refund)
+        sale = _write_sale(session, actor, register, store, shift=shift, kind=SaleKind.RETURN, lines=lines,
+                           payments=payments, client_uuid=key, original_sale_id=original.id,
+                           pharmacist_id=approver.user_id, reason=f"{reason}: {note}".strip(": "))
+        for line in lines:
+            lot = inv.get_lot(session, line.lot_id)
+            inv.post_movement(session, actor, lot=lot, location=pending, quantity=-line.quantity,
+                              kind=MovementKind.SALE_RETURN, reference=f"return:{sale.sale_number}",
+                              reason=reason)
+        enqueue_print(session, register, sale_id=sale.id, kind="receipt",
+                      kick_drawer=any(p.tender == Tender.CASH for p in payments))
+        record_audit(session, actor, "sale.return", "sale", sale.id,
+                     after={"sale_number": sale.sale_number, "original": original.sale_number, "refund_fen": refund,
+                            "approved_by": approver.name}, reason=f"{reason}: {note}".strip(": "))
+    return sale
+
+
+def _refund_to_original_tenders(session: Session, original: Sale, refund: int) -> list[SalePayment]:
+    """Refund in the original tenders, non-cash first, never more per tender than was paid (less earlier
+    refunds); cash paid is counted net of the change given."""
+    paid = session.exec(select(SalePayment).where(SalePayment.sale_id == original.id).order_by(SalePayment.id)).all()
+    refunded = dict(session.exec(select(SalePayment.tender, func.sum(SalePayment.amount_fen))
+                                 .join(Sale, Sale.id == SalePayment.sale_id)
+                                 .where(Sale.original_sale_id == original.id).group_by(SalePayment.tender)).all())
+    room: dict[str, int] = {}
+    for p in paid:
+        room[p.tender] = room.get(p.tender, 0) + p.amount_fen
+    if Tender.CASH in room:
+        room[Tender.CASH] -= original.change_fen
+    for tender, amount in refunded.items():
+        room[tender] = room.get(tender, 0) + int(amount)  # refunds are negative
+    order = sorted(room, key=lambda t: (t == Tender.CASH, t))
+    out, left = [], refund
+    for tender in order:
+        take = min(left, max(0, room[tender]))
+        if take:
+            ref = next((p.reference for p in paid if p.tender == tender), "")
+            out.append(SalePayment(sale_id=0, tender=tender, amount_fen=-take, reference=ref))
+            left -= take
+    if left:
+        raise Conflict(_l("The refund exceeds what was paid on the original sale."), code="refund_exceeds")
+    return out
+
+
+# --- print queue -----------------------------------------------------------------------------------------------------------
+
+def enqueue_print(session: Session, register: Register, *, kind: str, sale_id: int | None = None,
+                  day_close_id: int | None = None, kick_drawer: bool = False) -> PrintJob:
+    now = clock.now()
+    job = PrintJob(store_id=register.store_id, register_id=register.id, kind=kind, sale_id=sale_id,
+                   day_close_id=day_close_id, kick_drawer=kick_drawer, next_attempt_at=now, created_at=now)
+    session.add(job)
+    return job
+
+
+def reprint(session: Session, actor: Actor, register: Register, sale_id: int) -> PrintJob:
+    with transaction(session):
+        sale = session.get(Sale, sale_id)
+        if sale is None or sale.store_id != register.store_id:
+            raise NotFound(_l("Sale not found."))
+        job = enqueue_print(session, register, sale_id=sale.id, kind="reprint")
+        session.flush()
+        record_audit(session, actor, "sale.reprint", "sale", sale.id, after={"sale_number": sale.sale_number})
+    return job
+
+
+def printer_state(session: Session, register: Register) -> dict:
+    pending = session.exec(select(PrintJob).where(PrintJob.register_id == register.id, PrintJob.status == "pending")
+                           .order_by(PrintJob.id)).all()
+    last_done = session.exec(select(PrintJob).where(PrintJob.register_id == register.id, PrintJob.status == "done")
+                             .order_by(PrintJob.printed_at.desc())).first()
+    failing = [j for j in pending if j.attempts > 0]
+    return {"pending": len(pending), "failing": bool(failing), "last_error": failing[0].last_error if failing else "",
+            "last_printed_at": last_done.printed_at if last_done else None}
+
+
+# --- day close and journal verification ------------------------------------------------------------------------------------
+
+def close_day(session: Session, actor: Actor, register: Register) -> DayClose:
+    """Z report for the register's current business day; later sales fall on the next business day."""
+    with transaction(session):
+        store = session.get(Store, register.store_id)
+        day = business_date_for(session, register, store)
+        sales = session.exec(select(Sale).where(Sale.register_id == register.id, Sale.business_date == day)
+                             .order_by(Sale.seq)).all()
+        by_tender = dict(session.exec(select(SalePayment.tender, func.sum(SalePayment.amount_fen))
+                                      .join(Sale, Sale.id == SalePayment.sale_id)
+                                      .where(Sale.register_id == register.id, Sale.business_date == day)
+                                      .group_by(SalePayment.tender)).all())
+        change = sum(s.change_fen for s in sales)
+        if Tender.CASH in by_tender:
+            by_tender[Tender.CASH] = int(by_tender[Tender.CASH]) - change
+        names = dict(session.exec(select(User.id, User.display_name)).all())
+        by_cashier: dict[str, int] = {}
+        for s in sales:
+            by_cashier[names.get(s.cashier_id, str(s.cashier_id))] = \
+                by_cashier.get(names.get(s.cashier_id, str(s.cashier_id)), 0) + s.total_fen
+        grand = session.exec(select(func.coalesce(func.sum(Sale.total_fen), 0))
+                             .where(Sale.register_id == register.id, Sale.business_date <= day)).one()
+        head = session.get(RegisterJournal, register.id)
+        close = DayClose(store_id=store.id, register_id=register.id, business_date=day,
+                         first_sale_number=sales[0].sale_number if sales else "",
+                         last_sale_number=sales[-1].sale_number if sales else "",
+                         sale_count=sum(1 for s in sales if s.kind == SaleKind.SALE),
+                         return_count=sum(1 for s in sales if s.kind == SaleKind.RETURN),
+                         prescription_count=sum(1 for s in sales if s.prescription_id),
+                         net_total_fen=sum(s.total_fen for s in sales), grand_total_fen=int(grand),
+                         chain_head_hash=head.last_hash if head else GENESIS_HASH,
+                         totals_json=json.dumps({"by_tender": {k: int(v) for k, v in by_tender.items()},
+                                                 "by_cashier": by_cashier}, ensure_ascii=False, sort_keys=True),
+                         closed_by_id=actor.user_id, closed_at=clock.now())
+        session.add(close)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise Conflict(_l("This business day is already closed for %(code)s.", code=register.code),
+                           code="day_closed")
+        enqueue_print(session, register, kind="z_report", day_close_id=close.id)
+        record_audit(session, actor, "day.close", "day_close", close.id,
+                     after={"register": register.code, "business_date": day, "net_total_fen": close.net_total_fen})
+    return close
+
+
+@dataclass
+class ChainReport:
+    register_id: int
+    register_code: str
+    sales: int = 0
+    ok: bool = True
+    first_bad_sale: str | None = None
+    problem: str = ""
+
+
+def verify_journal(session: Session, store_id: int | None = None) -> list[ChainReport]:
+    """Recompute every register's chain from its first sale: numbering without gaps, each prev_hash linking to
+    the previous hash, each hash matching the sale's own content. Names the first bad sale per register."""
+    from collections import defaultdict
+
+    stmt = select(Register)
+    if store_id is not None:
+        stmt = stmt.where(Register.store_id == store_id)
+    reports = []
+    for register in session.exec(stmt.order_by(Register.id)).all():
+        report = ChainReport(register.id, register.code)
+        sales = session.exec(select(Sale).where(Sale.register_id == register.id).order_by(Sale.seq)).all()
+        if sales:
+            ids = [s.id for s in sales]
+            lines_by_sale = defaultdict(list)
+            for line in session.exec(select(SaleLine).where(SaleLine.sale_id.in_(ids))).all():
+                lines_by_sale[line.sale_id].append(line)
+            pays_by_sale = defaultdict(list)
+            for p in session.exec(select(SalePayment).where(SalePayment.sale_id.in_(ids))
+                                  .order_by(SalePayment.id)).all():
+                pays_by_sale[p.sale_id].append(p)
+        prev = GENESIS_HASH
+        for expected_seq, sale in enumerate(sales, start=1):
+            report.sales += 1
+            problem = ""
+            if sale.seq != expected_seq:
+                problem = f"number gap: expected {expected_seq}, found {sale.seq}"
+            elif sale.prev_hash != prev:
+                problem = "previous-hash link broken"
+            elif chain_hash(prev, sale, lines_by_sale[sale.id], pays_by_sale[sale.id]) != sale.hash:
+                problem = "content does not match its hash (altered)"
+            if problem:
+                report.ok, report.first_bad_sale, report.problem = False, sale.sale_number, problem
+                break
+            prev = sale.hash
+        if report.ok:
+            head = session.get(RegisterJournal, register.id)
+            if head and (head.last_seq != len(sales) or head.last_hash != prev):
+                report.ok, report.problem = False, "journal head does not match the last sale (sales deleted?)"
+                report.first_bad_sale = sales[-1].sale_number if sales else None
+        reports.append(report)
+    return reports
