@@ -1,10 +1,8 @@
 """The `yaofang` command line (click through Flask's CLI)."""
 from __future__ import annotations
 
-import os
 import secrets
 import sys
-from datetime import date
 
 import click
 from flask import current_app
@@ -95,6 +93,9 @@ def serve_command(host: str, port: int, threads: int, no_scheduler: bool):
         scheduler = build_scheduler(app, blocking=False)
         scheduler.start()
         click.echo(f"scheduler started in-process with {len(scheduler.get_jobs())} jobs")
+    # The print queue worker runs in-process too, for the single-machine default (`yaofang worker` otherwise).
+    for start in app.extensions.get("yaofang.background", []):
+        start(app)
     click.echo(f"Yaofang serving on http://{host}:{port}")
     try:
         serve(app, host=host, port=port, threads=threads, ident="yaofang")

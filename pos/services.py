@@ -280,48 +280,76 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
         units = packs if split_pack else packs * drug.units_per_package
         today = inv.store_today(store)
         if lot_id is None:
-            allocation = inv.allocate_fefo(session, store, drug.id, units, today=today)
-            if not allocation.picks:
-                why = inv.describe_reasons(sorted({r for s in allocation.skipped for r in s.reasons})) or \
-                    str(inv.SKIP_REASON_LABELS[inv.SkipReason.NOT_ENOUGH])
-                raise NotSellable(_l("%(drug)s has no sellable stock: %(why)s.", drug=drug.display_name, why=why),
-                                  code="no_sellable_stock")
-            pick = allocation.picks[0]
-            lot, location = inv.get_lot(session, pick.lot_id), inv.get_location(session, pick.location_id)
+            plan = _fefo_plan(session, store, cart, drug, units, split_pack, today)
         else:
             lot = inv.get_lot(session, lot_id, store.id)
             if lot.drug_id != drug.id:
                 raise InvalidInput(_l("Lot %(lot)s is not a lot of %(drug)s.", lot=lot.lot_no, drug=drug.display_name))
-            location = _sellable_location_with(session, store, lot, units)
-        _check_line_rules(session, store, cart, drug, lot, location, units, today)
+            plan = [(lot, _sellable_location_with(session, store, lot, units), packs)]
         price = drug.unit_price_fen if split_pack else drug.retail_price_fen
-        existing = None
-        if trace_code is None:
-            existing = next((l for l, _d, _lot in cart_lines(session, cart.id)
-                             if l.drug_id == drug.id and l.lot_id == lot.id and l.location_id == location.id
-                             and l.split_pack == split_pack and l.trace_code is None
-                             and not l.price_override_reason), None)
-        if existing:
-            existing.pack_quantity += packs
-            line = existing
-        else:
-            line = CartLine(cart_id=cart.id, drug_id=drug.id, lot_id=lot.id, location_id=location.id,
-                            split_pack=split_pack, pack_quantity=packs, unit_price_fen=price, trace_code=trace_code,
-                            added_at=clock.now())
-        session.add(line)
-        session.flush()
+        lines = []
+        for lot, location, line_packs in plan:
+            line_units = line_packs if split_pack else line_packs * drug.units_per_package
+            _check_line_rules(session, store, cart, drug, lot, location, line_units, today)
+            existing = None
+            if trace_code is None:
+                existing = next((l for l, _d, _lot in cart_lines(session, cart.id)
+                                 if l.drug_id == drug.id and l.lot_id == lot.id and l.location_id == location.id
+                                 and l.split_pack == split_pack and l.trace_code is None
+                                 and not l.price_override_reason), None)
+            if existing:
+                existing.pack_quantity += line_packs
+                line = existing
+            else:
+                line = CartLine(cart_id=cart.id, drug_id=drug.id, lot_id=lot.id, location_id=location.id,
+                                split_pack=split_pack, pack_quantity=line_packs, unit_price_fen=price,
+                                trace_code=trace_code, added_at=clock.now())
+            session.add(line)
+            session.flush()
+            lines.append(line)
         _check_ephedrine_limit(session, cart)
         notices = []
-        if lot.expiry_date and (lot.expiry_date - today).days <= settings.near_expiry_warn_days:
-            notices.append(LineNotice("warning", str(_l("Near expiry: lot %(lot)s expires on %(date)s — tell the "
-                                                        "buyer.", lot=lot.lot_no, date=lot.expiry_date))))
+        for lot, _location, _packs in plan:
+            if lot.expiry_date and (lot.expiry_date - today).days <= settings.near_expiry_warn_days:
+                notices.append(LineNotice("warning", str(_l("Near expiry: lot %(lot)s expires on %(date)s — tell "
+                                                            "the buyer.", lot=lot.lot_no, date=lot.expiry_date))))
         if drug.rx_class == RxClass.RX:
             notices.append(LineNotice("info", str(_l("Prescription drug: enter the prescription for a "
                                                      "pharmacist's review before payment."))))
         if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
             notices.append(LineNotice("info", str(_l("Ephedrine combination: register the buyer's name and ID "
                                                      "number; at most %(n)d packs.", n=EPHEDRINE_MAX_PACKS))))
-    return line, notices
+    return lines[0], notices
+
+
+def _fefo_plan(session: Session, store: Store, cart: Cart, drug: Drug, units: int, split_pack: bool,
+               today: date) -> list[tuple[Lot, Location, int]]:
+    """Whole packs from the sellable lots in FEFO order, net of what the cart already holds; several lines when
+    the first lot cannot cover the quantity alone."""
+    allocation = inv.allocate_fefo(session, store, drug.id, inv.MAX_MOVEMENT_QUANTITY, today=today)
+    held = {}
+    for l, d, _lot in cart_lines(session, cart.id):
+        held[(l.lot_id, l.location_id)] = held.get((l.lot_id, l.location_id), 0) + line_quantity(l, d)
+    per_pack = 1 if split_pack else drug.units_per_package
+    wanted = units // per_pack
+    plan = []
+    for pick in allocation.picks:
+        free = pick.quantity - held.get((pick.lot_id, pick.location_id), 0)
+        take = min(wanted, max(0, free) // per_pack)
+        if take:
+            plan.append((inv.get_lot(session, pick.lot_id), inv.get_location(session, pick.location_id), take))
+            wanted -= take
+        if not wanted:
+            return plan
+    if not plan and not allocation.picks:
+        why = inv.describe_reasons(sorted({r for sk in allocation.skipped for r in sk.reasons})) or \
+            str(inv.SKIP_REASON_LABELS[inv.SkipReason.NOT_ENOUGH])
+        raise NotSellable(_l("%(drug)s has no sellable stock: %(why)s.", drug=drug.display_name, why=why),
+                          code="no_sellable_stock")
+    have = (units // per_pack) - wanted
+    raise NotSellable(_l("Only %(have)d %(unit)s of %(drug)s can still be sold.", have=have,
+                         unit=drug.smallest_unit if split_pack else drug.package_unit, drug=drug.display_name),
+                      code="insufficient_stock")
 
 
 def _sellable_location_with(session: Session, store: Store, lot: Lot, units: int) -> Location:
@@ -982,6 +1010,9 @@ def close_day(session: Session, actor: Actor, register: Register) -> DayClose:
     with transaction(session):
         store = session.get(Store, register.store_id)
         day = business_date_for(session, register, store)
+        if day > inv.store_today(store):
+            raise Conflict(_l("Today's business day is already closed for %(code)s; sales since then belong to "
+                              "%(day)s and are closed on that day.", code=register.code, day=day), code="day_closed")
         sales = session.exec(select(Sale).where(Sale.register_id == register.id, Sale.business_date == day)
                              .order_by(Sale.seq)).all()
         by_tender = dict(session.exec(select(SalePayment.tender, func.sum(SalePayment.amount_fen))
@@ -1016,7 +1047,6 @@ def close_day(session: Session, actor: Actor, register: Register) -> DayClose:
         except IntegrityError:
             raise Conflict(_l("This business day is already closed for %(code)s.", code=register.code),
                            code="day_closed")
-        enqueue_print(session, register, kind="z_report", day_close_id=close.id)
         record_audit(session, actor, "day.close", "day_close", close.id,
                      after={"register": register.code, "business_date": day, "net_total_fen": close.net_total_fen})
     return close
@@ -1074,3 +1104,63 @@ def verify_journal(session: Session, store_id: int | None = None) -> list[ChainR
                 report.first_bad_sale = sales[-1].sale_number if sales else None
         reports.append(report)
     return reports
+
+
+# --- scanning at the counter ---------------------------------------------------------------------------------------------
+
+@dataclass
+class ScanOutcome:
+    kind: str  # added, trace_code, sale_number (open the return screen), unknown
+    line: CartLine | None = None
+    notices: list[LineNotice] = field(default_factory=list)
+    sale_number: str | None = None
+    message: str = ""
+
+
+def scan_into_cart(session: Session, actor: Actor, register: Register, raw: str, *,
+                   separator_chars: str = "\x1d", settings: PosSettings | None = None) -> ScanOutcome:
+    """One entry point for every scan at the counter (keyboard wedge, serial agent, typed code)."""
+    from hardware.scan import decode
+    from inventory.models import DrugBarcode
+
+    scan = decode(raw or "", separator_chars=separator_chars)
+    store = session.get(Store, register.store_id)
+    if scan.kind == "trace_code":
+        line = attach_trace_code(session, actor, register, scan.trace_code)
+        return ScanOutcome("trace_code", line=line, message=str(_l("Trace code recorded.")))
+    if scan.kind == "sale_number":
+        return ScanOutcome("sale_number", sale_number=scan.sale_number,
+                           message=str(_l("Sale %(n)s: open Return to take goods back.", n=scan.sale_number)))
+    if scan.kind == "lot_label":
+        lot = inv.get_lot(session, scan.lot_label_id, store.id)
+        line, notices = add_item(session, actor, register, drug_id=lot.drug_id, lot_id=lot.id, settings=settings)
+        return ScanOutcome("added", line=line, notices=notices)
+    code = scan.retail_code
+    if scan.kind == "unknown" or not code:
+        reason = {"bad_check_digit": _l("the check digit is wrong — scan again or type the code"),
+                  "empty": _l("nothing was scanned")}.get(scan.error or "", _l("not a barcode Yaofang knows"))
+        raise InvalidInput(_l("Cannot read %(raw)s: %(why)s. Search the drug by name or pinyin initials.",
+                              raw=(raw or "").strip()[:40], why=reason), code="unreadable_scan")
+    candidates = [code] + ([scan.gtin] if scan.gtin and scan.gtin != code else [])
+    drug = None
+    for c in candidates:
+        drug = session.exec(select(Drug).join(DrugBarcode, DrugBarcode.drug_id == Drug.id)
+                            .where(DrugBarcode.barcode == c)).first()
+        if drug:
+            break
+    if drug is None:
+        raise NotFound(_l("Unknown barcode %(code)s: search the drug by name or pinyin initials.", code=code),
+                       code="unknown_barcode")
+    lot_id = None
+    if scan.lot:  # the pack says which lot it is: sell that one (if it is sellable), not FEFO's pick
+        lot = session.exec(select(Lot).where(Lot.store_id == store.id, Lot.drug_id == drug.id,
+                                             Lot.lot_no == scan.lot)).first()
+        if lot is None:
+            raise NotFound(_l("Lot %(lot)s of %(drug)s is not in this store's stock: check the pack.", lot=scan.lot,
+                              drug=drug.display_name), code="unknown_lot")
+        lot_id = lot.id
+    line, notices = add_item(session, actor, register, drug_id=drug.id, lot_id=lot_id, settings=settings)
+    if "lot_may_include_serial" in scan.warnings:
+        notices.append(LineNotice("warning", str(_l("Check the lot number on the pack: the scanner sent no "
+                                                    "separator."))))
+    return ScanOutcome("added", line=line, notices=notices)
