@@ -2,9 +2,12 @@
 
 
 def register(app):
-    from pos import cli, views
+    from pos import cli, views, views_reports
+    from pos.reports import TENDER_LABELS
 
     app.register_blueprint(views.bp)
+    app.register_blueprint(views_reports.bp)
+    app.jinja_env.filters["tender_label"] = lambda t: TENDER_LABELS.get(t, t)
     cli.register(app)
 
     def start_print_worker(app):
