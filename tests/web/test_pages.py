@@ -59,7 +59,7 @@ def test_transfer_through_the_form(client, world, db):
                             .where(StockBalance.lot_id == lot.id)).all())
     assert balances == {world.loc["W01"].id: 18, world.loc["A01"].id: 12}
     followed = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "SHELF" in followed and "transfer:" in followed and ("调入" in followed or "Transfer in" in followed)
+    assert "SHELF" in followed and "transfer:" in followed
 
 
 def test_transfer_form_refusal_shows_the_reason_and_writes_nothing(client, world, db):
