@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from flask_babel import lazy_gettext as _l
 from pypinyin import Style, lazy_pinyin
-from sqlalchemy import func, literal, or_, update
+from sqlalchemy import bindparam, func, insert, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -508,8 +508,27 @@ def _check_quantity(quantity, *, allow_negative: bool = True) -> None:
                               max=MAX_MOVEMENT_QUANTITY), code="invalid_quantity")
 
 
-def _insert_stmt(session: Session):
-    return (postgresql.insert if is_postgres(session) else sqlite.insert)(StockBalance)
+_LEDGER_STATEMENTS: dict[str, tuple] = {}
+
+
+def _ledger_statements(dialect: str) -> tuple:
+    """Core statements for the ledger's hot path, built once per dialect (bound parameters, cached compiles)."""
+    if dialect not in _LEDGER_STATEMENTS:
+        balance, movement = StockBalance.__table__, StockMovement.__table__
+        ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(balance).values(
+            store_id=bindparam("b_store"), lot_id=bindparam("b_lot"), location_id=bindparam("b_location"),
+            quantity=bindparam("b_delta"))
+        add = ins.on_conflict_do_update(index_elements=["lot_id", "location_id"],
+                                        set_={"quantity": balance.c.quantity + ins.excluded.quantity}
+                                        ).returning(balance.c.quantity)
+        # One conditional statement: it takes the row lock (PostgreSQL) and cannot go below zero.
+        take = (update(balance).where(balance.c.lot_id == bindparam("b_lot"),
+                                      balance.c.location_id == bindparam("b_location"),
+                                      balance.c.quantity + bindparam("b_delta") >= 0)
+                .values(quantity=balance.c.quantity + bindparam("b_delta")).returning(balance.c.quantity))
+        write = insert(movement).returning(movement.c.id)
+        _LEDGER_STATEMENTS[dialect] = (add, take, write)
+    return _LEDGER_STATEMENTS[dialect]
 
 
 def available_quantity(session: Session, lot_id: int, location_id: int) -> int:
@@ -530,31 +549,21 @@ def post_movement(session: Session, actor: Actor, *, lot: Lot, location: Locatio
     kind = _enum_value(MovementKind, kind, "movement kind")
     if lot.store_id != location.store_id:
         raise InvalidInput(_l("Lot and location belong to different stores."))
-    if quantity > 0:
-        stmt = _insert_stmt(session).values(store_id=lot.store_id, lot_id=lot.id, location_id=location.id,
-                                            quantity=quantity)
-        stmt = stmt.on_conflict_do_update(index_elements=["lot_id", "location_id"],
-                                          set_={"quantity": StockBalance.quantity + stmt.excluded.quantity})
-        new_qty = session.execute(stmt.returning(StockBalance.quantity)).scalar_one()
-    else:
-        new_qty = session.execute(
-            update(StockBalance)
-            .where(StockBalance.lot_id == lot.id, StockBalance.location_id == location.id,
-                   StockBalance.quantity + quantity >= 0)
-            .values(quantity=StockBalance.quantity + quantity)
-            .returning(StockBalance.quantity)
-            .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if new_qty is None:
-            have = available_quantity(session, lot.id, location.id)
-            raise InsufficientStock(
-                _l("Only %(have)d left of lot %(lot)s at %(loc)s; %(want)d asked.", have=have, lot=lot.lot_no,
-                   loc=location.name, want=-quantity), details={"available": have, "requested": -quantity})
-    movement = StockMovement(store_id=lot.store_id, lot_id=lot.id, location_id=location.id, kind=kind,
-                             quantity=quantity, balance_after=new_qty, reference=reference[:64], reason=reason or "",
-                             actor_id=actor.user_id, at=clock.now(), unit_cost_fen=unit_cost_fen)
-    session.add(movement)
-    return movement
+    conn = session.connection()
+    add, take, write = _ledger_statements(conn.dialect.name)
+    keys = {"b_store": lot.store_id, "b_lot": lot.id, "b_location": location.id, "b_delta": quantity}
+    new_qty = conn.execute(add if quantity > 0 else take, keys).scalar_one_or_none()
+    if new_qty is None:
+        have = available_quantity(session, lot.id, location.id)
+        raise InsufficientStock(
+            _l("Only %(have)d left of lot %(lot)s at %(loc)s; %(want)d asked.", have=have, lot=lot.lot_no,
+               loc=location.name, want=-quantity), details={"available": have, "requested": -quantity})
+    row = {"store_id": lot.store_id, "lot_id": lot.id, "location_id": location.id, "kind": kind, "quantity": quantity,
+           "balance_after": new_qty, "reference": reference[:64], "reason": reason or "", "actor_id": actor.user_id,
+           "at": clock.now(), "unit_cost_fen": unit_cost_fen}
+    movement_id = conn.execute(write, row).scalar_one()
+    # Written with Core (no unit of work on the hot path); the caller gets a detached record of it.
+    return StockMovement(id=movement_id, **row)
 
 
 def issue_sellable(session: Session, actor: Actor, *, store: Store, lot_id: int, location_id: int, quantity: int,
