@@ -19,6 +19,14 @@ def init_app(app) -> None:
             return ""
         return value.astimezone(ZoneInfo(current_app.config["TIMEZONE"])).strftime(fmt)
 
+    @app.template_filter("licence_label")
+    def licence_label(kind: str):
+        from flask_babel import lazy_gettext as _l
+
+        labels = {"pharmacist": _l("Licensed pharmacist certificate"), "pharmacy_technician": _l("Pharmacy title"),
+                  "health_certificate": _l("Health certificate"), "training": _l("Training certificate")}
+        return labels.get(kind, kind)
+
     @app.template_filter("role_label")
     def role_label(role: str):
         return ROLE_LABELS.get(role, role)
