@@ -63,10 +63,8 @@ def init_command(demo: bool, admin_password: str | None):
         click.echo("users exist: nothing else to do")
         return
     if demo:
-        from inventory.demo import load_demo
-
-        summary = load_demo(db, current_app.config)
-        click.echo(summary)
+        for loader in current_app.extensions.get("yaofang.demo_loaders", []):
+            click.echo(loader(db, current_app.config))
         return
     password = admin_password or secrets.token_urlsafe(12)
     store = create_store(db, system_actor(), code="S001", name="Yaofang", timezone=current_app.config["TIMEZONE"])

@@ -50,15 +50,18 @@ def demo_command():
     from sqlmodel import select
 
     from core.models import User
-    from inventory.demo import load_demo
 
     db = get_session()
     if db.exec(select(User.id)).first() is not None:
         click.echo("error: the database already has users; the demo loads only into an empty database", err=True)
         sys.exit(2)
-    click.echo(load_demo(db, current_app.config))
+    for loader in current_app.extensions.get("yaofang.demo_loaders", []):
+        click.echo(loader(db, current_app.config))
 
 
 def register(app) -> None:
+    from inventory.demo import load_demo
+
+    app.extensions.setdefault("yaofang.demo_loaders", []).insert(0, load_demo)
     app.cli.add_command(stock_group)
     app.cli.add_command(demo_command)

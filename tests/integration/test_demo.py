@@ -51,6 +51,15 @@ def test_init_demo_builds_a_complete_store(empty_app):
     kinds_with_stock = {loc.kind for loc in db.exec(select(Location)).all()}
     assert {"sellable", "warehouse", "pending", "nonconforming", "cold"} <= kinds_with_stock
     assert verify_ledger(db) == []
+    # The counter demo: a closed shift yesterday with sales and a return, chained and verifiable.
+    from pos.models import Sale, Shift
+    from pos.services import verify_journal
+
+    sales = db.exec(select(Sale)).all()
+    assert {s.kind for s in sales} == {"sale", "return"} and len(sales) == 7
+    assert all(s.business_date == TEST_TODAY - timedelta(days=1) for s in sales)
+    assert all(r.ok for r in verify_journal(db))
+    assert db.exec(select(Shift)).one().over_short_fen == 0
     db.close()
 
     client = empty_app.test_client()
