@@ -27,10 +27,11 @@ def load_pos_demo(session: Session, config: dict) -> str:
     from core.models import Store
 
     store = session.get(Store, register.store_id)
-    # OTC drugs with sellable stock on the shelf, none of the special classes
+    # Oral drugs with sellable stock on the shelf, none of the special classes
     sellable = session.exec(
         select(Drug).join(Lot, Lot.drug_id == Drug.id).join(StockBalance, StockBalance.lot_id == Lot.id)
-        .where(Drug.rx_class != RxClass.RX, Drug.special_class == SpecialClass.NONE, Lot.status == LotStatus.RELEASED,
+        .where(Drug.special_class == SpecialClass.NONE, Lot.status == LotStatus.RELEASED,
+               Drug.dosage_form.contains("片") | Drug.dosage_form.contains("胶囊") | Drug.dosage_form.contains("颗粒"),
                Lot.expiry_date > store_today(store) + timedelta(days=30), StockBalance.quantity > 0,
                Drug.retail_price_fen > 0)
         .distinct()).all()
@@ -45,6 +46,12 @@ def load_pos_demo(session: Session, config: dict) -> str:
             fixed.advance(minutes=37)
             drug = sellable[i % len(sellable)]
             pos.add_item(session, cashier, register, drug_id=drug.id, packs=1 + i % 2)
+            if drug.rx_class == RxClass.RX:  # reviewed by the demo pharmacist at this register
+                pos.record_prescription(session, cashier, register, number=f"演示处方-{i + 1:03d}",
+                                        prescriber="演示医师", institution="演示社区卫生服务中心",
+                                        issued_on=store_today(store), diagnosis="演示诊断")
+                pos.review_prescription(session, cashier, register, pharmacist_username="pharmacist",
+                                        password=config.get("DEMO_PASSWORD", "yaofang-demo"), approve=True)
             total = sum(l.unit_price_fen * l.pack_quantity for l, _d, _lot in
                         pos.cart_lines(session, pos.current_cart(session, register).id))
             tenders = [("cash", (total // 1000 + 1) * 1000, "")] if i % 3 != 1 else \
@@ -57,6 +64,6 @@ def load_pos_demo(session: Session, config: dict) -> str:
                           approver_username="manager", approver_password=config.get("DEMO_PASSWORD", "yaofang-demo"),
                           client_uuid=str(uuid.uuid4()))
         fixed.advance(hours=6)
-        report = pos.shift_report(session, pos.open_shift_of(session, register))
+        report = pos.shift_report(session, pos.open_shift_of(session, register.id))
         pos.close_shift(session, cashier, register, report["expected_cash_fen"])
     return f"pos demo: {len(sales)} sales and 1 return on {register.code} (yesterday)"
