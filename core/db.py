@@ -68,6 +68,20 @@ def get_session() -> Session:
 def close_session(_exc=None) -> None:
     session = g.pop("db_session", None) if has_app_context() else None
     if session is not None:
+        end_session(session)
+
+
+def end_session(session: Session) -> None:
+    """Close a session. A clean read transaction is committed rather than rolled back: psycopg drops its prepared
+    statements on rollback, so committing keeps PostgreSQL from re-planning every query of the next request.
+    Anything left unsaved outside `transaction()` is never written (rolled back instead)."""
+    try:
+        if session.in_transaction() and not (session.new or session.dirty or session.deleted) \
+                and not session.info.get("writing"):
+            session.commit()
+    except Exception:  # a broken transaction: closing rolls it back
+        pass
+    finally:
         session.close()
 
 
@@ -106,4 +120,4 @@ def session_scope(engine: Engine) -> Iterator[Session]:
     try:
         yield session
     finally:
-        session.close()
+        end_session(session)

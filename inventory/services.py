@@ -470,29 +470,47 @@ class ScanResult:
     available: int
 
 
+_BARCODE_LOOKUP = None
+
+
+def _barcode_lookup_statement():
+    """Barcode → drug and its first sellable FEFO balance, as one statement (built once, bound parameters)."""
+    global _BARCODE_LOOKUP
+    if _BARCODE_LOOKUP is None:
+        from sqlalchemy import select as sa_select
+        from sqlalchemy.orm import aliased
+
+        lot2, bal2 = aliased(Lot), aliased(StockBalance)
+        first_sellable = (
+            sa_select(bal2.id).join(lot2, lot2.id == bal2.lot_id).join(Location, Location.id == bal2.location_id)
+            .where(lot2.drug_id == Drug.id, lot2.store_id == bindparam("store_id"),
+                   lot2.status == LotStatus.RELEASED,
+                   or_(lot2.expiry_date.is_(None), lot2.expiry_date >= bindparam("today")), bal2.quantity > 0,
+                   Location.sellable == True, Location.active == True)  # noqa: E712
+            .order_by(lot2.expiry_date.is_(None), lot2.expiry_date, lot2.created_at, lot2.id)
+            .limit(1).correlate(Drug).scalar_subquery())
+        _BARCODE_LOOKUP = (sa_select(Drug, Lot, StockBalance.location_id, StockBalance.quantity)
+                           .select_from(DrugBarcode).join(Drug, Drug.id == DrugBarcode.drug_id)
+                           .outerjoin(StockBalance, StockBalance.id == first_sellable)
+                           .outerjoin(Lot, Lot.id == StockBalance.lot_id)
+                           .where(DrugBarcode.barcode == bindparam("barcode")))
+    return _BARCODE_LOOKUP
+
+
 def sellable_lot_for_barcode(session: Session, store: Store, barcode: str, *, today: date | None = None) -> ScanResult:
-    """Barcode → drug, its first sellable FEFO lot and the price: what a counter scan needs (one indexed query)."""
+    """Barcode → drug, its first sellable FEFO lot and the price: what a counter scan needs (one query)."""
     today = today or store_today(store)
-    drug = drug_by_barcode(session, barcode)
-    if drug is None:
+    row = session.execute(_barcode_lookup_statement(),
+                          {"barcode": barcode, "store_id": store.id, "today": today}).first()
+    if row is None:
         raise NotFound(_l("Unknown barcode %(code)s: search the drug by name or pinyin initials.", code=barcode),
                        code="unknown_barcode")
+    drug, lot, location_id, qty = row
     if drug.approval_status != ApprovalStatus.APPROVED or not drug.active:
         raise NotSellable(_l("%(drug)s is not approved for sale by quality.", drug=drug.display_name),
                           code="drug_not_approved")
-    row = session.exec(
-        select(Lot, StockBalance.location_id, StockBalance.quantity)
-        .join(StockBalance, StockBalance.lot_id == Lot.id)
-        .join(Location, Location.id == StockBalance.location_id)
-        .where(Lot.drug_id == drug.id, Lot.store_id == store.id, Lot.status == LotStatus.RELEASED,
-               or_(Lot.expiry_date.is_(None), Lot.expiry_date >= today),
-               StockBalance.quantity > 0, Location.sellable == True, Location.active == True)  # noqa: E712
-        .order_by(Lot.expiry_date.is_(None), Lot.expiry_date, Lot.created_at, Lot.id)
-        .limit(1)
-    ).first()
-    if row is None:
+    if lot is None:
         return ScanResult(drug, drug.retail_price_fen, None, None, 0)
-    lot, location_id, qty = row
     return ScanResult(drug, drug.retail_price_fen, lot, location_id, qty)
 
 
