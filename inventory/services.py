@@ -11,6 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import NamedTuple
 
 from flask_babel import lazy_gettext as _l
 from pypinyin import Style, lazy_pinyin
@@ -555,8 +556,20 @@ def available_quantity(session: Session, lot_id: int, location_id: int) -> int:
     return qty or 0
 
 
+_MOVEMENT_KINDS = frozenset(k.value for k in MovementKind)
+
+
+class PostedMovement(NamedTuple):
+    id: int
+    lot_id: int
+    location_id: int
+    kind: str
+    quantity: int
+    balance_after: int
+
+
 def post_movement(session: Session, actor: Actor, *, lot: Lot, location: Location, quantity: int, kind: str,
-                  reference: str = "", reason: str = "", unit_cost_fen: int | None = None) -> StockMovement:
+                  reference: str = "", reason: str = "", unit_cost_fen: int | None = None) -> PostedMovement:
     """Write one ledger movement and update the balance in the caller's write transaction.
 
     Raises InsufficientStock (nothing written) if the balance would go below zero.
@@ -564,7 +577,9 @@ def post_movement(session: Session, actor: Actor, *, lot: Lot, location: Locatio
     if not in_write_transaction(session):
         raise RuntimeError("post_movement must run inside core.db.transaction()")
     _check_quantity(quantity)
-    kind = _enum_value(MovementKind, kind, "movement kind")
+    if kind not in _MOVEMENT_KINDS:
+        raise InvalidInput(_l("Unknown %(field)s: %(value)s", field="movement kind", value=kind))
+    kind = str(kind)
     if lot.store_id != location.store_id:
         raise InvalidInput(_l("Lot and location belong to different stores."))
     conn = session.connection()
@@ -580,12 +595,12 @@ def post_movement(session: Session, actor: Actor, *, lot: Lot, location: Locatio
            "balance_after": new_qty, "reference": reference[:64], "reason": reason or "", "actor_id": actor.user_id,
            "at": clock.now(), "unit_cost_fen": unit_cost_fen}
     movement_id = conn.execute(write, row).scalar_one()
-    # Written with Core (no unit of work on the hot path); the caller gets a detached record of it.
-    return StockMovement(id=movement_id, **row)
+    # Written with Core (no unit of work on the hot path); the caller gets a plain record of it.
+    return PostedMovement(movement_id, lot.id, location.id, kind, quantity, new_qty)
 
 
 def issue_sellable(session: Session, actor: Actor, *, store: Store, lot_id: int, location_id: int, quantity: int,
-                   kind: str = MovementKind.SALE, reference: str = "") -> StockMovement:
+                   kind: str = MovementKind.SALE, reference: str = "") -> PostedMovement:
     """Every path that hands stock to a customer goes through here: the sellability rule is checked on the server,
     under a share lock on the lot (PostgreSQL) so a quality lock cannot slip in between check and write."""
     _check_quantity(quantity, allow_negative=False)
@@ -627,7 +642,6 @@ def transfer_stock(session: Session, actor: Actor, *, store: Store, lot_id: int,
                             kind=MovementKind.TRANSFER_OUT, reference=reference, reason=reason)
         inn = post_movement(session, actor, lot=lot, location=target, quantity=quantity,
                             kind=MovementKind.TRANSFER_IN, reference=reference, reason=reason)
-        session.flush()
         result = {"reference": reference, "lot_id": lot.id, "quantity": quantity,
                   "from": {"location_id": source.id, "movement_id": out.id, "balance_after": out.balance_after},
                   "to": {"location_id": target.id, "movement_id": inn.id, "balance_after": inn.balance_after}}
@@ -659,12 +673,11 @@ def _check_transfer_rules(drug: Drug, lot: Lot, source: Location, target: Locati
 
 
 def receive_opening_stock(session: Session, actor: Actor, *, lot: Lot, location: Location, quantity: int,
-                          reason: str = "opening balance") -> StockMovement:
+                          reason: str = "opening balance") -> PostedMovement:
     """Stock a store brings along when it starts on Yaofang (the demo store uses this too)."""
     with transaction(session):
         movement = post_movement(session, actor, lot=lot, location=location, quantity=quantity,
                                  kind=MovementKind.OPENING, reference=f"opening:{lot.id}", reason=reason)
-        session.flush()
         record_audit(session, actor, "stock.opening", "lot", lot.id,
                      after={"location_id": location.id, "quantity": quantity}, store_id=lot.store_id)
     return movement
