@@ -41,4 +41,4 @@ def init_app(app) -> None:
         from flask_babel import get_locale
 
         locale = str(get_locale() or "zh_CN")  # Babel names it zh_Hans_CN
-        return {"actor": actor, "can": can, "url_rules": app.view_functions, "current_locale": "zh_CN" if locale.startswith("zh") else "en"}
+        return {"actor": actor, "can": can, "current_locale": "zh_CN" if locale.startswith("zh") else "en"}

@@ -559,7 +559,7 @@ def render_html(receipt: Receipt, printer: PrinterProfile) -> str:
                         'title="cut"></div>')
     return (f'<div class="yf-receipt" lang="{lang}" data-profile="{html.escape(printer.name)}" '
             f'style="font-family:\'Noto Sans Mono CJK SC\',\'Sarasa Mono SC\',monospace;white-space:pre;'
-            f'width:{printer.width_chars}ch;padding:1ch;background:#fff;color:#000;line-height:1.35;'
+            f'box-sizing:content-box;width:{printer.width_chars}ch;padding:1ch;background:#fff;color:#000;line-height:1.35;'
             f'overflow:hidden">' + "".join(rows) + "</div>")  # no newlines between rows: white-space is pre
 
 

@@ -7,8 +7,16 @@ def register(app):
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views_reports.bp)
+    from core.api import register_openapi
+    from pos import api
+
+    app.register_blueprint(api.bp)
+    register_openapi(app, api.OPENAPI)
     app.jinja_env.filters["tender_label"] = lambda t: TENDER_LABELS.get(t, t)
     cli.register(app)
+    from pos.demo import load_pos_demo
+
+    app.extensions.setdefault("yaofang.demo_loaders", []).append(load_pos_demo)
 
     def start_print_worker(app):
         if not app.config.get("PRINT_WORKER_IN_PROCESS", True):

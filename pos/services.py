@@ -91,7 +91,7 @@ class PosSettings:
     def from_config(cls, config: dict) -> "PosSettings":
         return cls(returns_policy=config.get("RETURNS_POLICY", "quality_only"),
                    valuable_threshold_fen=config.get("VALUABLE_PRICE_FEN", 10000),
-                   near_expiry_warn_days=min(config.get("EXPIRY_TIERS_DAYS", [90]) or [90]))
+                   near_expiry_warn_days=config.get("POS_NEAR_EXPIRY_DAYS", 90))
 
 
 def get_register(session: Session, store_id: int, code: str) -> Register:
@@ -473,6 +473,8 @@ def set_buyer(session: Session, actor: Actor, register: Register, *, name: str, 
 def hold_cart(session: Session, actor: Actor, register: Register) -> Cart:
     with transaction(session):
         cart = _get_cart(session, register)
+        if not cart_lines(session, cart.id):
+            raise Conflict(_l("The cart is empty: there is nothing to hold."), code="cart_empty")
         cart.status = CartStatus.HELD
         session.add(cart)
         record_audit(session, actor, "cart.hold", "cart", cart.id)
@@ -556,7 +558,7 @@ def review_prescription(session: Session, actor: Actor, register: Register, *, p
     """The pharmacist reviews at this register with their own credentials; needs a valid pharmacist licence."""
     pharmacist = authenticate(session, pharmacist_username, password)
     reviewer = actor_for(session, pharmacist, ip=actor.ip)
-    if not reviewer.can(Perm.POS_REVIEW_RX):
+    if pharmacist.store_id != register.store_id or not reviewer.can(Perm.POS_REVIEW_RX):
         raise PermissionDenied(_l("%(user)s is not a licensed pharmacist.", user=pharmacist.display_name),
                                code="not_pharmacist")
     with transaction(session):
@@ -680,6 +682,14 @@ def find_sale_by_uuid(session: Session, store_id: int, client_uuid: str) -> Sale
     return session.exec(select(Sale).where(Sale.store_id == store_id, Sale.client_uuid == client_uuid)).first()
 
 
+def _replayed(session: Session, store_id: int, key: str, register: Register) -> Sale | None:
+    """The sale an earlier submit with this client_uuid made, if any (at this register only)."""
+    earlier = find_sale_by_uuid(session, store_id, key)
+    if earlier is not None and earlier.register_id != register.id:
+        raise Conflict(_l("This client_uuid was already used at another register."), code="client_uuid_reused")
+    return earlier
+
+
 def _parse_tenders(tenders, allowed=COUNTER_TENDERS) -> list[SalePayment]:
     payments = []
     if not isinstance(tenders, (list, tuple)) or not tenders:
@@ -711,7 +721,7 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
     settings = settings or PosSettings()
     key = validate_client_key(client_uuid)
     store = session.get(Store, register.store_id)
-    earlier = find_sale_by_uuid(session, store.id, key)
+    earlier = _replayed(session, store.id, key, register)
     if earlier is not None:
         return earlier
     payments = _parse_tenders(tenders)
@@ -803,7 +813,7 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
                                 "tenders": [p.tender for p in payments]})
     except IntegrityError as exc:
         session.rollback()
-        earlier = find_sale_by_uuid(session, store.id, key)
+        earlier = _replayed(session, store.id, key, register)
         if earlier is not None:  # the same submit raced itself: return the first sale
             return earlier
         if "trace" in str(exc.orig).lower():
@@ -897,7 +907,7 @@ def create_return(session: Session, actor: Actor, register: Register, *, sale_nu
     settings = settings or PosSettings()
     key = validate_client_key(client_uuid)
     store = session.get(Store, register.store_id)
-    earlier = find_sale_by_uuid(session, store.id, key)
+    earlier = _replayed(session, store.id, key, register)
     if earlier is not None:
         return earlier
     if reason not in return_reasons(settings):
@@ -908,7 +918,7 @@ def create_return(session: Session, actor: Actor, register: Register, *, sale_nu
         raise InvalidInput(_l("Choose at least one line and a quantity of 1 or more."), code="invalid_quantity")
     approver_user = authenticate(session, approver_username, approver_password)
     approver = actor_for(session, approver_user, ip=actor.ip)
-    if not approver.can(Perm.POS_APPROVE_RETURN):
+    if approver_user.store_id != register.store_id or not approver.can(Perm.POS_APPROVE_RETURN):
         raise PermissionDenied(_l("Returns are approved by a pharmacist or the store manager."),
                                code="approver_not_allowed")
     original = find_sale_by_number(session, store.id, sale_number_or_code)
@@ -1037,11 +1047,12 @@ def close_day(session: Session, actor: Actor, register: Register) -> DayClose:
         change = sum(s.change_fen for s in sales)
         if Tender.CASH in by_tender:
             by_tender[Tender.CASH] = int(by_tender[Tender.CASH]) - change
-        names = dict(session.exec(select(User.id, User.display_name)).all())
+        users = {u.id: u for u in session.exec(select(User).where(User.store_id == store.id)).all()}
         by_cashier: dict[str, int] = {}
         for s in sales:
-            by_cashier[names.get(s.cashier_id, str(s.cashier_id))] = \
-                by_cashier.get(names.get(s.cashier_id, str(s.cashier_id)), 0) + s.total_fen
+            u = users.get(s.cashier_id)
+            name = f"{u.display_name} ({u.username})" if u else str(s.cashier_id)
+            by_cashier[name] = by_cashier.get(name, 0) + s.total_fen
         grand = session.exec(select(func.coalesce(func.sum(Sale.total_fen), 0))
                              .where(Sale.register_id == register.id, Sale.business_date <= day)).one()
         head = session.get(RegisterJournal, register.id)
@@ -1054,7 +1065,10 @@ def close_day(session: Session, actor: Actor, register: Register) -> DayClose:
                          net_total_fen=sum(s.total_fen for s in sales), grand_total_fen=int(grand),
                          chain_head_hash=head.last_hash if head else GENESIS_HASH,
                          totals_json=json.dumps({"by_tender": {k: int(v) for k, v in by_tender.items()},
-                                                 "by_cashier": by_cashier}, ensure_ascii=False, sort_keys=True),
+                                                 "by_cashier": by_cashier,
+                                                 "refunded_fen": sum(s.total_fen for s in sales
+                                                                     if s.kind == SaleKind.RETURN)},
+                                                ensure_ascii=False, sort_keys=True),
                          closed_by_id=actor.user_id, closed_at=clock.now())
         session.add(close)
         try:
@@ -1122,11 +1136,11 @@ def verify_journal(session: Session, store_id: int | None = None) -> list[ChainR
             report.sales += 1
             problem = ""
             if row[seq_index] != report.sales:
-                problem = f"number gap: expected {report.sales}, found {row[seq_index]}"
+                problem = _l("number gap: expected %(a)d, found %(b)d", a=report.sales, b=row[seq_index])
             elif prev_hash != prev:
-                problem = "previous-hash link broken"
+                problem = _l("previous-hash link broken")
             elif hashlib.sha256(prev.encode() + canonical_rows(row[3:], sale_lines, sale_pays)).hexdigest() != stored:
-                problem = "content does not match its hash (altered)"
+                problem = _l("content does not match its hash (altered)")
             if problem:
                 report.ok, report.first_bad_sale, report.problem = False, row[number_index], problem
                 break
@@ -1137,7 +1151,7 @@ def verify_journal(session: Session, store_id: int | None = None) -> list[ChainR
         if report.ok:
             head = session.get(RegisterJournal, register.id)
             if head and (head.last_seq != report.sales or head.last_hash != prev):
-                report.ok, report.problem = False, "journal head does not match the last sale (sales deleted?)"
+                report.ok, report.problem = False, _l("journal head does not match the last sale (sales deleted?)")
                 report.first_bad_sale = last_number
         reports.append(report)
     return reports

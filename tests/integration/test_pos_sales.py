@@ -331,3 +331,34 @@ def test_a_quantity_larger_than_the_first_lot_spans_lots(counter):
         counter.add(packs=5)  # 4 packs left
     sale = counter.pay()
     assert sale.total_fen == 3 * 2850
+
+
+def test_reviewers_and_approvers_must_belong_to_the_store(counter):
+    w, db = counter.w, counter.db
+    w.lot("PLAIN", qty=100)
+    counter.add("PLAIN")
+    counter.rx(review=False)
+    with pytest.raises(PermissionDenied):  # an admin of another store is no pharmacist here
+        pos.review_prescription(db, counter.cashier, counter.register, pharmacist_username="other_admin",
+                                password=TEST_PASSWORD, approve=True)
+
+
+def test_empty_cart_cannot_be_held_and_keys_stay_at_their_register(counter):
+    from pos.services import create_register, open_shift
+
+    w, db = counter.w, counter.db
+    w.lot(qty=360)
+    counter.add()
+    pos.remove_line(db, counter.cashier, counter.register,
+                    pos.cart_lines(db, pos.current_cart(db, counter.register).id)[0][0].id)
+    with pytest.raises(Conflict):
+        pos.hold_cart(db, counter.cashier, counter.register)
+    counter.add()
+    key = str(uuid.uuid4())
+    counter.pay(key=key)
+    other = create_register(db, w.actor("store_manager"), store_id=w.store.id, code="POS2", name="2号台")
+    open_shift(db, counter.cashier, other, 0)
+    pos.add_item(db, counter.cashier, other, drug_id=w.drug["LHQW"].id)
+    with pytest.raises(Conflict) as exc:
+        pos.commit_sale(db, counter.cashier, other, tenders=[("cash", 5000, "")], client_uuid=key)
+    assert exc.value.code == "client_uuid_reused"

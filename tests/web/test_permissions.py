@@ -22,15 +22,30 @@ def test_every_route_declares_a_permission(app):
 
 @pytest.fixture
 def url_args(world):
-    lot = world.lot(qty=3)
+    """Real records for every URL argument: a lot, and a sale with its cart line on register POS1."""
+    from sqlmodel import select
+
+    from pos.models import Cart, CartLine
+    from tests.integration.pos_helpers import Counter
+
+    lot = world.lot(qty=360)
+    counter = Counter(world)
+    counter.add()
+    sale = counter.pay()
+    counter.add()
+    line = world.session.exec(select(CartLine).order_by(CartLine.id.desc())).first()
+    cart = world.session.exec(select(Cart).order_by(Cart.id)).first()
     return {"drug_id": world.drug["LHQW"].id, "lot_id": lot.id, "location_id": world.loc["A01"].id,
-            "name": "stock_verify", "code": "en"}
+            "name": "stock_verify", "code": "POS1", "sale_id": sale.id, "line_id": line.id, "cart_id": cart.id}
 
 
 def build(rule, args):
     from flask import url_for
 
-    return url_for(rule.endpoint, **{k: args[k] for k in rule.arguments})
+    values = {k: args[k] for k in rule.arguments}
+    if rule.endpoint == "core.set_language":
+        values["code"] = "en"
+    return url_for(rule.endpoint, **values)
 
 
 def test_permission_matrix(app, world, url_args, token_for):
