@@ -206,7 +206,8 @@ def seed_world(session) -> None:
         fields = drug_fields_from_catalogue(row)
         fields["approval_status"] = "pending" if code == "PENDING" else "approved"
         create_drug(session, actor, code=code, **fields)
-    # A real EAN-13 and its product (drug_barcodes_cn.csv): 连花清瘟胶囊, 12 capsules x 3 blisters per box.
+    # A real EAN-13 and its product (drug_barcodes_cn.csv): 连花清瘟胶囊, 12 capsules x 3 blisters per box; the
+    # price is a test value (the source gives none).
     create_drug(session, actor, code="LHQW", generic_name="连花清瘟胶囊", specification="0.35g*12S*3板",
                 package_unit="盒", smallest_unit="粒", units_per_package=36, manufacturer="石家庄以岭药业股份有限公司",
                 approval_no="国药准字Z20040063", category="patent", rx_class="otc_a", approval_status="approved",

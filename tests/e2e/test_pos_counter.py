@@ -26,10 +26,11 @@ GS1_LOT = "E2E-GS1-01"
 
 
 def add_gml(world):
-    """A second OTC drug with its real EAN-13 (the test world's other drugs are prescription-only)."""
+    """A second OTC drug with its real EAN-13 as drug_barcodes_cn.csv gives it (no manufacturer in that source;
+    the price is a test value)."""
     drug = create_drug(world.session, Actor.system("test", world.store.id), code="GML", generic_name="复方感冒灵片",
-                       specification="0.25g*100片", package_unit="瓶", smallest_unit="片", units_per_package=100,
-                       manufacturer="华润三九医药股份有限公司", approval_no="国药准字Z44022554", category="patent",
+                       specification="6.25g*100片", package_unit="瓶", smallest_unit="片", units_per_package=100,
+                       manufacturer="", approval_no="国药准字Z44022554", category="patent",
                        rx_class="otc_a", approval_status="approved", retail_price_fen=1580,
                        barcodes=[(GML_EAN, "ean13")])
     world.drug["GML"] = drug
