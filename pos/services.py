@@ -234,15 +234,15 @@ class LineNotice:
 
 
 def _check_line_rules(session: Session, store: Store, cart: Cart, drug: Drug, lot: Lot, location: Location,
-                      extra_units: int, today: date) -> None:
+                      extra_units: int, today: date, rows=None) -> None:
     """The rules at add time (and, with extra_units=0, the same checks at commit via _check_cart)."""
     reasons = inv.sellability(drug, lot, location, today)
     if reasons:
         raise NotSellable(_l("Lot %(lot)s of %(drug)s cannot be sold: %(why)s.", lot=lot.lot_no,
                              drug=drug.display_name, why=inv.describe_reasons(reasons)),
                           details={"reasons": [str(r) for r in reasons]})
-    in_cart = sum(line_quantity(l, d) for l, d, _lot in cart_lines(session, cart.id)
-                  if l.lot_id == lot.id and l.location_id == location.id)
+    rows = cart_lines(session, cart.id) if rows is None else rows
+    in_cart = sum(line_quantity(l, d) for l, d, _lot in rows if l.lot_id == lot.id and l.location_id == location.id)
     have = inv.available_quantity(session, lot.id, location.id)
     if in_cart + extra_units > have:
         raise NotSellable(_l("Only %(have)d %(unit)s of lot %(lot)s left at %(loc)s.", have=have,
@@ -281,8 +281,9 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
             raise Conflict(_l("%(drug)s is not sold split-pack (拆零).", drug=drug.display_name), code="no_split_pack")
         units = packs if split_pack else packs * drug.units_per_package
         today = inv.store_today(store)
+        rows = cart_lines(session, cart.id)  # read once; each planned line below updates it
         if lot_id is None:
-            plan = _fefo_plan(session, store, cart, drug, units, split_pack, today)
+            plan = _fefo_plan(session, store, cart, drug, units, split_pack, today, rows)
         else:
             lot = inv.get_lot(session, lot_id, store.id)
             if lot.drug_id != drug.id:
@@ -292,10 +293,10 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
         lines = []
         for lot, location, line_packs in plan:
             line_units = line_packs if split_pack else line_packs * drug.units_per_package
-            _check_line_rules(session, store, cart, drug, lot, location, line_units, today)
+            _check_line_rules(session, store, cart, drug, lot, location, line_units, today, rows)
             existing = None
             if trace_code is None:
-                existing = next((l for l, _d, _lot in cart_lines(session, cart.id)
+                existing = next((l for l, _d, _lot in rows
                                  if l.drug_id == drug.id and l.lot_id == lot.id and l.location_id == location.id
                                  and l.split_pack == split_pack and l.trace_code is None
                                  and not l.price_override_reason), None)
@@ -309,7 +310,10 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
             session.add(line)
             session.flush()
             lines.append(line)
-        _check_ephedrine_limit(session, cart)
+            if not existing:
+                rows = [*rows, (line, drug, lot)]
+        if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
+            _check_ephedrine_limit(session, cart)
         notices = []
         for lot, _location, _packs in plan:
             if lot.expiry_date and (lot.expiry_date - today).days <= settings.near_expiry_warn_days:
@@ -325,12 +329,12 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
 
 
 def _fefo_plan(session: Session, store: Store, cart: Cart, drug: Drug, units: int, split_pack: bool,
-               today: date) -> list[tuple[Lot, Location, int]]:
+               today: date, rows) -> list[tuple[Lot, Location, int]]:
     """Whole packs from the sellable lots in FEFO order, net of what the cart already holds; several lines when
     the first lot cannot cover the quantity alone."""
     allocation = inv.allocate_fefo(session, store, drug.id, inv.MAX_MOVEMENT_QUANTITY, today=today)
     held = {}
-    for l, d, _lot in cart_lines(session, cart.id):
+    for l, d, _lot in rows:
         held[(l.lot_id, l.location_id)] = held.get((l.lot_id, l.location_id), 0) + line_quantity(l, d)
     per_pack = 1 if split_pack else drug.units_per_package
     wanted = units // per_pack
