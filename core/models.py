@@ -134,3 +134,20 @@ class IdempotentRequest(SQLModel, table=True):
     action: str = Field(max_length=64)
     result: str = Field(default="{}", sa_type=Text)
     created_at: datetime = ts_field()
+
+
+class Notification(SQLModel, table=True):
+    """Something a role must act on (an expiry tier entered, a licence about to expire, an out-of-range reading).
+    `dedupe_key` is unique, so a job that re-runs notifies nothing new."""
+
+    __tablename__ = "notification"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: Optional[int] = Field(default=None, foreign_key="store.id", index=True)
+    kind: str = Field(max_length=48, index=True)
+    dedupe_key: str = Field(max_length=160, unique=True)
+    permission: str = Field(max_length=48)  # who should see it: holders of this permission in the store
+    title: str = Field(max_length=200)
+    body: str = Field(default="", sa_type=Text)
+    entity_type: str = Field(default="", max_length=48)
+    entity_id: Optional[str] = Field(default=None, max_length=64)
+    created_at: datetime = ts_field(index=True)

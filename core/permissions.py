@@ -53,28 +53,45 @@ class Perm(StrEnum):
     POS_APPROVE_RETURN = "pos.approve_return"
     POS_DAY_CLOSE = "pos.day_close"
     SALES_READ = "sales.read"  # sales reports, shift reports, the journal and its verification
+    QUALITY_READ = "quality.read"  # lot status history, locks, recalls, near-expiry list, curing and readings
+    QUALITY_FLAG = "quality.flag"  # any staff: report a suspect lot to the quality manager
+    QUALITY_LOCK = "quality.lock"  # quality manager: lock/unlock, non-conforming, stop/resume sale, recall
+    QUALITY_DESTROY = "quality.destroy"  # approve a destruction (销毁) of non-conforming stock
+    CURING_RECORD = "curing.record"  # curing (养护) records
+    ENVIRONMENT_RECORD = "environment.record"  # temperature and humidity readings and their measures
+    STOCKTAKE_COUNT = "stocktake.count"  # count in a stocktake (blind)
+    STOCKTAKE_MANAGE = "stocktake.manage"  # start a stocktake (freeze expected quantities), verify counts
+    STOCKTAKE_APPROVE = "stocktake.approve"  # approve the variance: posts gain/loss movements
 
 
 ALL_ROLES = frozenset(Role)
-_EVERYONE = {Perm.DASHBOARD_VIEW, Perm.DRUG_READ, Perm.STOCK_READ, Perm.LOCATION_READ, Perm.STORE_READ}
+_EVERYONE = {Perm.DASHBOARD_VIEW, Perm.DRUG_READ, Perm.STOCK_READ, Perm.LOCATION_READ, Perm.STORE_READ,
+             Perm.QUALITY_READ, Perm.QUALITY_FLAG}
 
 # The permission table. A role not listed for a permission does not have it; there is no other source of truth.
 ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
     Role.ADMIN: frozenset(Perm) - {Perm.POS_REVIEW_RX},  # only a licensed pharmacist reviews prescriptions
     Role.QUALITY_MANAGER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.STOCK_VERIFY, Perm.AUDIT_READ,
-                                                 Perm.USER_READ, Perm.JOB_READ}),
+                                                 Perm.USER_READ, Perm.JOB_READ, Perm.QUALITY_LOCK,
+                                                 Perm.QUALITY_DESTROY, Perm.CURING_RECORD,
+                                                 Perm.ENVIRONMENT_RECORD, Perm.STOCKTAKE_COUNT,
+                                                 Perm.STOCKTAKE_MANAGE}),
     Role.PURCHASER: frozenset(_EVERYONE),
-    Role.RECEIVER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER}),
-    Role.INSPECTOR: frozenset(_EVERYONE),
-    Role.CURATOR: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER}),
+    Role.RECEIVER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.ENVIRONMENT_RECORD, Perm.STOCKTAKE_COUNT}),
+    Role.INSPECTOR: frozenset(_EVERYONE | {Perm.STOCKTAKE_COUNT}),
+    Role.CURATOR: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.CURING_RECORD, Perm.ENVIRONMENT_RECORD,
+                                         Perm.STOCKTAKE_COUNT}),
     Role.PHARMACIST: frozenset(_EVERYONE | {Perm.POS_SELL, Perm.POS_REVIEW_RX, Perm.POS_CHOOSE_LOT,
-                                            Perm.POS_APPROVE_RETURN}),
-    Role.CASHIER: frozenset(_EVERYONE | {Perm.POS_SELL}),
+                                            Perm.POS_APPROVE_RETURN, Perm.STOCKTAKE_COUNT}),
+    Role.CASHIER: frozenset(_EVERYONE | {Perm.POS_SELL, Perm.STOCKTAKE_COUNT}),
     Role.STORE_MANAGER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.STOCK_VERIFY, Perm.AUDIT_READ,
                                                Perm.USER_READ, Perm.JOB_READ, Perm.POS_SELL, Perm.POS_CHOOSE_LOT,
                                                Perm.POS_PRICE_OVERRIDE, Perm.POS_APPROVE_RETURN,
-                                               Perm.POS_DAY_CLOSE, Perm.SALES_READ}),
-    Role.FINANCE: frozenset(_EVERYONE | {Perm.STOCK_VERIFY, Perm.AUDIT_READ, Perm.SALES_READ}),
+                                               Perm.POS_DAY_CLOSE, Perm.SALES_READ, Perm.QUALITY_DESTROY,
+                                               Perm.ENVIRONMENT_RECORD, Perm.STOCKTAKE_COUNT,
+                                               Perm.STOCKTAKE_MANAGE, Perm.STOCKTAKE_APPROVE}),
+    Role.FINANCE: frozenset(_EVERYONE | {Perm.STOCK_VERIFY, Perm.AUDIT_READ, Perm.SALES_READ,
+                                         Perm.STOCKTAKE_APPROVE}),
 }
 
 

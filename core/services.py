@@ -16,8 +16,8 @@ from sqlmodel import Session, select
 from core import clock
 from core.db import transaction
 from core.errors import AccountLocked, AuthenticationRequired, Conflict, InvalidInput, NotFound
-from core.models import (ApiToken, AuditEvent, IdempotentRequest, LicenceKind, StaffLicence, Store, User,
-                         UserRole)
+from core.models import (ApiToken, AuditEvent, IdempotentRequest, LicenceKind, Notification, StaffLicence, Store,
+                         User, UserRole)
 from core.permissions import Perm, Role, permissions_for
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -350,3 +350,31 @@ def remember_result(session: Session, store_id: int, key: str, action: str, resu
 def is_unique_violation(exc: IntegrityError) -> bool:
     text = str(exc.orig).lower()
     return "unique" in text or "duplicate key" in text
+
+
+# --- notifications -----------------------------------------------------------------------------------------------------
+
+def notify(session: Session, *, kind: str, dedupe_key: str, permission: Perm, title: str, body: str = "",
+           store_id: int | None = None, entity_type: str = "", entity_id=None) -> bool:
+    """Add a notification unless one with this dedupe_key exists (INSERT … ON CONFLICT DO NOTHING on both engines),
+    so re-running a job notifies nothing new. Returns True when it was new. Runs in the caller's transaction."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(Notification).values(
+        kind=kind, dedupe_key=dedupe_key, permission=str(permission), title=str(title)[:200], body=str(body),
+        store_id=store_id, entity_type=entity_type, entity_id=None if entity_id is None else str(entity_id),
+        created_at=clock.now()).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    return session.execute(stmt).rowcount == 1
+
+
+def notifications_for(session: Session, actor: Actor, store_id: int | None, limit: int = 20) -> list[Notification]:
+    """The newest notifications meant for a permission the actor holds, in their store or chain-wide."""
+    perms = [str(p) for p in actor.permissions]
+    if not perms:
+        return []
+    stmt = select(Notification).where(Notification.permission.in_(perms))
+    if store_id is not None:
+        stmt = stmt.where((Notification.store_id == store_id) | (Notification.store_id.is_(None)))
+    return list(session.exec(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))

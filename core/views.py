@@ -17,7 +17,7 @@ from core.forms import LoginForm
 from core.i18n import SUPPORTED_LOCALES
 from core.models import AuditEvent, JobRun, StaffLicence, Store, User, UserRole
 from core.permissions import Perm, Role
-from core.services import actor_for, authenticate, expiring_licences, get_store
+from core.services import actor_for, authenticate, expiring_licences, get_store, notifications_for
 
 bp = Blueprint("core", __name__)
 
@@ -92,6 +92,11 @@ def dashboard():
         "last_verify": db.exec(select(JobRun).where(JobRun.job == "stock_verify")
                                .order_by(JobRun.started_at.desc())).first() if actor.can(Perm.JOB_READ) else None,
         "tiers": tiers,
+        "notifications": notifications_for(db, actor, store.id, limit=15),
+        # Domain packages add what waits on this user (curing plans, stocktakes, locks…): each panel function
+        # returns None or (template name, context) and is rendered in turn.
+        "panels": [p for p in (panel(db, actor, store, today) for panel in
+                               current_app.extensions.get("yaofang.dashboard_panels", [])) if p],
     }
     return render_template("core/dashboard.html", **context)
 

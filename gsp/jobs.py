@@ -1,0 +1,6 @@
+"""Scheduled GSP jobs."""
+from __future__ import annotations
+
+
+def register() -> None:
+    pass
