@@ -3,7 +3,7 @@
 
 def register(app):
     from pos import cli, views, views_reports
-    from pos.reports import TENDER_LABELS
+    from pos.models import TENDER_LABELS
 
     app.register_blueprint(views.bp)
     app.register_blueprint(views_reports.bp)

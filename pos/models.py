@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Optional
 
 from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint, text
+from flask_babel import lazy_gettext as _l
 from sqlmodel import Field, SQLModel
 
 from core.models import ts_field
@@ -121,6 +122,11 @@ class Tender(StrEnum):
     ALIPAY = "alipay"
     INSURANCE_ACCOUNT = "insurance_account"  # 个人账户 (insurance issue)
     INSURANCE_FUND = "insurance_fund"  # 统筹 (insurance issue)
+
+
+TENDER_LABELS = {Tender.CASH: _l("Cash"), Tender.CARD: _l("Bank card"), Tender.WECHAT: _l("WeChat Pay"),
+                 Tender.ALIPAY: _l("Alipay"), Tender.INSURANCE_ACCOUNT: _l("Insurance personal account"),
+                 Tender.INSURANCE_FUND: _l("Insurance fund")}
 
 
 class Sale(SQLModel, table=True):

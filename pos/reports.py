@@ -10,11 +10,9 @@ from sqlmodel import Session, func, select
 
 from core.models import Store, User
 from inventory.models import Drug
-from pos.models import Register, Sale, SaleKind, SaleLine, SalePayment, Shift
+from pos.models import TENDER_LABELS, Register, Sale, SaleKind, SaleLine, SalePayment, Shift
 
 
-TENDER_LABELS = {"cash": _l("Cash"), "card": _l("Bank card"), "wechat": _l("WeChat Pay"), "alipay": _l("Alipay"),
-                 "insurance_account": _l("Insurance personal account"), "insurance_fund": _l("Insurance fund")}
 
 
 @dataclass

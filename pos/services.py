@@ -58,6 +58,7 @@ from sqlalchemy.exc import IntegrityError
 from stdnum.cn import ric
 
 from core import clock
+from core.money import format_fen
 from core.db import is_postgres
 from core.errors import AuthenticationRequired, NotSellable, PermissionDenied
 from core.models import LicenceKind, User
@@ -65,8 +66,8 @@ from core.permissions import Perm, Role
 from core.services import actor_for, authenticate, valid_licence
 from inventory import services as inv
 from inventory.models import Drug, Location, LocationKind, Lot, MovementKind, RxClass, SpecialClass
-from pos.models import (Cart, CartLine, CartStatus, DayClose, Prescription, PrintJob, RegisterJournal, Sale,
-                        SaleKind, SaleLine, SalePayment, Shift, SpecialDrugRecord, SplitPackRecord, Tender)
+from pos.models import (TENDER_LABELS, Cart, CartLine, CartStatus, DayClose, Prescription, PrintJob, RegisterJournal,
+                        Sale, SaleKind, SaleLine, SalePayment, Shift, SpecialDrugRecord, SplitPackRecord, Tender)
 
 GENESIS_HASH = "0" * 64
 MAX_RX_DRUGS = 5  # drugs per prescription (RxRules Art. 6)
@@ -447,7 +448,7 @@ def override_price(session: Session, actor: Actor, register: Register, line_id: 
         _cart, line = _get_line(session, register, line_id)
         drug = inv.get_drug(session, line.drug_id)
         if drug.price_cap_fen is not None and unit_price_fen > drug.price_cap_fen and not line.split_pack:
-            raise Conflict(_l("The price is above the cap of %(cap)s.", cap=drug.price_cap_fen), code="price_cap")
+            raise Conflict(_l("The price is above the cap of %(cap)s.", cap=format_fen(drug.price_cap_fen)), code="price_cap")
         before = line.unit_price_fen
         line.unit_price_fen = unit_price_fen
         line.price_override_reason = reason
@@ -527,11 +528,11 @@ def cart_prescription(session: Session, cart: Cart) -> Prescription | None:
 
 def record_prescription(session: Session, actor: Actor, register: Register, *, number: str, prescriber: str,
                         institution: str, issued_on: date, diagnosis: str, image_ref: str = "") -> Prescription:
-    fields = {"number": (number, 40), "prescriber": (prescriber, 64), "institution": (institution, 120),
-              "diagnosis": (diagnosis, 200)}
-    for name, (value, limit) in fields.items():
+    fields = {"number": (number, 40, _l("number")), "prescriber": (prescriber, 64, _l("prescriber")),
+              "institution": (institution, 120, _l("institution")), "diagnosis": (diagnosis, 200, _l("diagnosis"))}
+    for name, (value, limit, label) in fields.items():
         if not (value or "").strip() or len(value) > limit:
-            raise InvalidInput(_l("Prescription %(field)s is required (at most %(n)d characters).", field=name,
+            raise InvalidInput(_l("Prescription %(field)s is required (at most %(n)d characters).", field=label,
                                   n=limit), code="invalid_prescription", details={"field": name})
     if not isinstance(issued_on, date):
         raise InvalidInput(_l("Prescription date is required."), code="invalid_prescription")
@@ -702,12 +703,12 @@ def _parse_tenders(tenders, allowed=COUNTER_TENDERS) -> list[SalePayment]:
         tender, amount, reference = (list(item) + [""])[:3] if not isinstance(item, dict) else \
             (item.get("tender"), item.get("amount_fen"), item.get("reference", ""))
         if tender not in [str(t) for t in allowed]:
-            raise InvalidInput(_l("Unknown way to pay: %(t)s", t=tender), code="invalid_tender")
+            raise InvalidInput(_l("Unknown way to pay: %(t)s", t=str(tender)[:32]), code="invalid_tender")
         if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= 100_000_000:
             raise InvalidInput(_l("Each payment needs a positive amount."), code="invalid_amount")
         reference = (reference or "").strip()
         if tender in REFERENCE_TENDERS and not reference:
-            raise InvalidInput(_l("Enter the transaction reference number for %(t)s.", t=tender),
+            raise InvalidInput(_l("Enter the transaction reference number for %(t)s.", t=TENDER_LABELS[tender]),
                                code="reference_required")
         if len(reference) > 64:
             raise InvalidInput(_l("Reference numbers have at most 64 characters."), code="invalid_reference")
