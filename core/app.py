@@ -32,13 +32,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     i18n.init_app(app)
     register_error_handlers(app)
 
-    from core import api, cli, filters, views
+    from core import api, cli, filters, jobs, views
 
     filters.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(api.bp)
     csrf.exempt(api.bp)
     cli.register(app)
+    jobs.register()
     # Domain packages plug themselves in (imports point from them to core, never back).
     for package in DOMAIN_PACKAGES:
         module = importlib.import_module(package)

@@ -42,6 +42,8 @@ def register(app) -> None:
     app.cli.add_command(user_group)
     app.cli.add_command(token_group)
     app.cli.add_command(jobs_group)
+    app.cli.add_command(backup_command)
+    app.cli.add_command(restore_command)
 
 
 @click.command("init")
@@ -222,3 +224,81 @@ def jobs_run(name):
     run = run_job_now(current_app._get_current_object(), name, triggered_by="cli")
     click.echo(f"{name}: {run.status} {run.message}")
     sys.exit(0 if run.status == "ok" else 1)
+
+
+@click.command("backup")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Where to write the backup (default: BACKUP_DIR, or <instance>/backups).")
+@click.option("--keep", type=click.IntRange(min=1), default=None,
+              help="Keep this many newest backups and delete older ones (default: BACKUP_KEEP, 14).")
+@with_appcontext
+def backup_command(directory, keep):
+    """Back up the database while the server runs: SQLite through its online backup API, PostgreSQL with pg_dump."""
+    from pathlib import Path
+
+    from core.backup import backup_database, backup_dir, backup_keep
+
+    cfg = current_app.config
+    try:
+        result = backup_database(cfg["DATABASE_URL"], Path(directory) if directory else backup_dir(cfg),
+                                 keep=keep or backup_keep(cfg), timezone=cfg["TIMEZONE"],
+                                 pg_bin_dir=cfg.get("PG_BIN_DIR"))
+    except YaofangError as exc:
+        fail(exc)
+    click.echo(result.describe())
+
+
+@click.command("restore")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--no-safety-backup", is_flag=True,
+              help="Do not back up the current database first (e.g. when it is too damaged to read).")
+@with_appcontext
+def restore_command(file, yes, no_safety_backup):
+    """Replace the whole database with a backup made by `yaofang backup`. Stop the server and scheduler first:
+    everything written since the backup is lost (the current database is backed up first, unless told not to)."""
+    from pathlib import Path
+
+    from core.backup import backup_database, backup_dir, check_backup, restore_database
+    from core.db import close_session, session_scope, transaction
+    from core.errors import NotFound
+    from core.migrate import current_head
+    from core.services import record_audit
+
+    cfg = current_app.config
+    url = cfg["DATABASE_URL"]
+    path = Path(file)
+    try:
+        revision = check_backup(url, path, pg_bin_dir=cfg.get("PG_BIN_DIR"))
+    except YaofangError as exc:
+        fail(exc)
+    where = url.split("@")[-1]
+    click.echo(f"{path.name}: a valid backup (schema revision {revision})")
+    if not yes:
+        click.confirm(f"Replace the database {where} with {path.name}? Everything written since that backup is lost",
+                      abort=True)
+    engine = current_app.extensions["yaofang.engine"]
+    close_session()
+    engine.dispose()  # no pooled connection of ours holds a lock or a stale schema
+    try:
+        if not no_safety_backup:
+            try:
+                safety = backup_database(url, backup_dir(cfg), keep=None, timezone=cfg["TIMEZONE"],
+                                         pg_bin_dir=cfg.get("PG_BIN_DIR"))
+                click.echo(f"current database saved first: {safety.describe()}")
+            except NotFound:
+                click.echo("no current database file: nothing to save first")
+        restore_database(url, path, pg_bin_dir=cfg.get("PG_BIN_DIR"))
+    except YaofangError as exc:
+        fail(exc)
+    finally:
+        engine.dispose()
+    click.echo(f"database {where} restored from {path.name}")
+    if revision != current_head():
+        click.echo(f"the backup's schema ({revision}) is older than this version's ({current_head()}): "
+                   "run `yaofang init` to migrate it")
+        return
+    with session_scope(engine) as db:
+        with transaction(db):
+            record_audit(db, system_actor(), "database.restore", "database", None,
+                         after={"file": path.name, "revision": revision})

@@ -39,12 +39,20 @@ def load_config(overrides: dict | None = None) -> dict:
         "LOGIN_MAX_FAILURES": 5,
         "LOGIN_LOCKOUT_MINUTES": 15,
         "EXPIRY_TIERS_DAYS": [180, 90, 30],
+        "EXPIRED_AUTO_LOCK": True,  # the daily job locks lots once their expiry date has passed (GSP Art. 85)
         "VALUABLE_PRICE_FEN": 10000,
+        "CURING_KEY_INTERVAL_MONTHS": 1,  # 重点养护 plans: monthly (must divide 12)
+        "CURING_NORMAL_INTERVAL_MONTHS": 3,  # other curing plans: quarterly
         "SCHEDULER_IN_PROCESS": True,
         "WTF_CSRF_TIME_LIMIT": None,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_HTTPONLY": True,
         "INSTANCE_DIR": str(instance),
+        "BACKUP_DIR": None,  # default <instance>/backups
+        "BACKUP_KEEP": 14,  # newest backup files kept by `yaofang backup` and the daily job
+        "PG_BIN_DIR": None,  # where pg_dump / pg_restore live, if not on PATH
+        "LICENCE_WARNING_DAYS": 30,
+        "SLOW_MOVER_DAYS": 90,  # stock check: no sale or issue for this many days makes a slow mover
     }
     # Instance file: instance/config.json (optional), for settings an operator keeps out of the environment.
     cfg_file = instance / "config.json"
@@ -55,6 +63,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "YAOFANG_SECRET_KEY": "SECRET_KEY",
         "YAOFANG_TIMEZONE": "TIMEZONE",
         "YAOFANG_DEFAULT_LOCALE": "DEFAULT_LOCALE",
+        "YAOFANG_BACKUP_DIR": "BACKUP_DIR",
     }
     for env, key in env_map.items():
         if os.environ.get(env):

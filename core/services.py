@@ -366,7 +366,8 @@ def notify(session: Session, *, kind: str, dedupe_key: str, permission: Perm, ti
         kind=kind, dedupe_key=dedupe_key, permission=str(permission), title=str(title)[:200], body=str(body),
         store_id=store_id, entity_type=entity_type, entity_id=None if entity_id is None else str(entity_id),
         created_at=clock.now()).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return session.execute(stmt).rowcount == 1
+    # RETURNING, not rowcount: SQLAlchemy 2.1 reports rowcount -1 for INSERTs on psycopg unless told to keep it.
+    return session.execute(stmt.returning(Notification.id)).first() is not None
 
 
 def notifications_for(session: Session, actor: Actor, store_id: int | None, limit: int = 20) -> list[Notification]:

@@ -10,3 +10,13 @@ def register(app):
     app.register_blueprint(api.bp)
     register_openapi(app, api.OPENAPI)
     jobs.register()
+    from gsp.demo import load_quality_demo
+    from gsp.quality import dashboard_panel
+
+    app.extensions.setdefault("yaofang.dashboard_panels", []).append(dashboard_panel)
+    app.extensions.setdefault("yaofang.demo_loaders", []).append(load_quality_demo)
+    from gsp import api_curing, curing, views_curing  # curing (养护) and temperature/humidity
+    app.register_blueprint(views_curing.bp)
+    app.register_blueprint(api_curing.bp)
+    register_openapi(app, api_curing.OPENAPI)
+    app.extensions.setdefault("yaofang.dashboard_panels", []).append(curing.dashboard_panel)

@@ -299,3 +299,125 @@ OPENAPI = {
                                                                             "balance_after": _int}}}},
     },
 }
+
+
+# --- stocktake (盘点) ---------------------------------------------------------------------------------------------------
+
+def stocktake_json(st, lines=None) -> dict:
+    out = {"id": st.id, "store_id": st.store_id, "kind": st.kind, "status": st.status, "location_id": st.location_id,
+           "note": st.note, "started_by": st.started_by, "started_at": st.started_at.isoformat(),
+           "submitted_by": st.submitted_by, "verified_by": st.verified_by, "approved_by": st.approved_by,
+           "cancelled_by": st.cancelled_by, "cancel_reason": st.cancel_reason}
+    for name in ("submitted_at", "verified_at", "approved_at", "cancelled_at"):
+        value = getattr(st, name)
+        out[name] = value.isoformat() if value else None
+    if lines is not None:
+        out["lines"] = [{"id": v.line.id, "drug_id": v.drug.id, "drug_name": v.drug.display_name, "lot_id": v.lot.id,
+                         "lot_no": v.lot.lot_no,
+                         "expiry_date": v.lot.expiry_date.isoformat() if v.lot.expiry_date else None,
+                         "location_id": v.location.id, "counted_qty": v.counted,
+                         "counted_at": v.counted_at.isoformat() if v.counted_at else None,
+                         "expected_qty": v.expected, "added": v.line.added} for v in lines]
+    return out
+
+
+@bp.route("/stocktakes")
+@requires(Perm.STOCK_READ)
+def list_stocktakes():
+    from inventory import stocktake as stk
+
+    limit, offset = page_args()
+    rows = stk.list_stocktakes(get_session(), current_actor().store_id, status=request.args.get("status") or None,
+                               limit=limit, offset=offset)
+    return jsonify({"items": [stocktake_json(st) for st in rows], "limit": limit, "offset": offset})
+
+
+@bp.route("/stocktakes/<int:stocktake_id>")
+@requires(Perm.STOCK_READ)
+def get_stocktake(stocktake_id: int):
+    """With its lines; expected quantities are null while counting is blind (see stocktake.can_see_expected)."""
+    from inventory import stocktake as stk
+
+    db = get_session()
+    actor = current_actor()
+    st = stk.get_stocktake(db, stocktake_id, actor.store_id)
+    return jsonify(stocktake_json(st, stk.line_views(db, st, with_expected=stk.can_see_expected(actor, st))))
+
+
+@bp.route("/stocktakes/<int:stocktake_id>/counts", methods=["POST"])
+@requires(Perm.STOCKTAKE_COUNT)
+def post_stocktake_counts(stocktake_id: int):
+    """{"counts": [{"line_id": 1, "quantity": 12}, …]} sets counts; {"code": "…", "packs": 1, "location_id": …}
+    adds a scanned pack. The server stamps who and when."""
+    from inventory import stocktake as stk
+
+    body = json_body()
+    db = get_session()
+    actor = current_actor()
+    store = get_store(db, actor.store_id)
+    if "code" in body:
+        code, packs, location_id = body.get("code"), body.get("packs", 1), body.get("location_id")
+        if not isinstance(code, str) or not code.strip() or len(code) > 200:
+            raise InvalidInput(_l("Field code must be the scanned text."), code="invalid_field",
+                               details={"field": "code"})
+        if location_id is not None and (isinstance(location_id, bool) or not isinstance(location_id, int)):
+            raise InvalidInput(_l("Field %(name)s must be a whole number.", name="location_id"), code="invalid_field",
+                               details={"field": "location_id"})
+        stk.count_by_scan(db, actor, stocktake_id, store, code, packs=packs, location_id=location_id)
+    else:
+        counts = body.get("counts")
+        if not isinstance(counts, list) or not counts or len(counts) > 1000 \
+                or not all(isinstance(c, dict) for c in counts):
+            raise InvalidInput(_l("Field counts must be a list of {line_id, quantity} (1 to 1000 items)."),
+                               code="invalid_field", details={"field": "counts"})
+        stk.record_counts(db, actor, stocktake_id, store, [(c.get("line_id"), c.get("quantity")) for c in counts],
+                          source="api")
+    st = stk.get_stocktake(db, stocktake_id, store.id)
+    return jsonify(stocktake_json(st, stk.line_views(db, st, with_expected=False))), 201
+
+
+OPENAPI["paths"].update({
+    "/api/v1/stocktakes": {"get": {"summary": "Stocktakes of the user's store, newest first",
+                                   "operationId": "listStocktakes", "parameters": [_q("status", "string"),
+                                                                                   *_page_params],
+                                   "responses": {**_ok("StocktakeList"), **error_responses(401, 403, 422)}}},
+    "/api/v1/stocktakes/{stocktake_id}": {"get": {
+        "summary": "One stocktake with its lines (expected quantities are null while counting is blind)",
+        "operationId": "getStocktake", "parameters": [_id_param("stocktake_id")],
+        "responses": {**_ok("Stocktake"), **error_responses(401, 403, 404)}}},
+    "/api/v1/stocktakes/{stocktake_id}/counts": {"post": {
+        "summary": "Record counts (a list of line counts, or one scanned code adding packs)",
+        "operationId": "postStocktakeCounts", "parameters": [_id_param("stocktake_id")],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"$ref": "#/components/schemas/StocktakeCountRequest"}}}},
+        "responses": {**_ok("Stocktake", "201", "Recorded; the stocktake with its (blind) lines"),
+                      **error_responses(400, 401, 403, 404, 409, 422)}}},
+})
+_ndt = {"type": "string", "format": "date-time", "nullable": True}
+_nint = {"type": "integer", "nullable": True}
+OPENAPI["schemas"].update({
+    "StocktakeLine": {"type": "object", "required": ["id", "drug_id", "lot_id", "location_id", "counted_qty",
+                                                     "expected_qty"],
+                      "properties": {"id": _int, "drug_id": _int, "drug_name": _str, "lot_id": _int, "lot_no": _str,
+                                     "expiry_date": {"type": "string", "format": "date", "nullable": True},
+                                     "location_id": _int, "counted_qty": _nint, "counted_at": _ndt,
+                                     "expected_qty": _nint, "added": {"type": "boolean"}}},
+    "Stocktake": {"type": "object", "required": ["id", "kind", "status", "started_at"],
+                  "properties": {"id": _int, "store_id": _int,
+                                 "kind": {"type": "string", "enum": ["full", "valuables"]},
+                                 "status": {"type": "string", "enum": ["open", "submitted", "verified", "approved",
+                                                                       "cancelled"]},
+                                 "location_id": _nint, "note": _str, "started_by": _nint,
+                                 "started_at": {"type": "string", "format": "date-time"},
+                                 "submitted_by": _nint, "submitted_at": _ndt, "verified_by": _nint, "verified_at": _ndt,
+                                 "approved_by": _nint, "approved_at": _ndt, "cancelled_by": _nint, "cancelled_at": _ndt,
+                                 "cancel_reason": _str,
+                                 "lines": {"type": "array", "items": {"$ref": "#/components/schemas/StocktakeLine"}}}},
+    "StocktakeList": _list_of("Stocktake"),
+    "StocktakeCountRequest": {"type": "object", "properties": {
+        "counts": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {
+            "type": "object", "required": ["line_id", "quantity"],
+            "properties": {"line_id": _int, "quantity": {"type": "integer", "minimum": 0, "maximum": 1000000}}}},
+        "code": {"type": "string", "maxLength": 200}, "packs": {"type": "integer", "minimum": 1, "maximum": 10000},
+        "location_id": _int}},
+})

@@ -21,6 +21,19 @@ def stock_verify(app) -> str:
     return "ledger holds: every balance equals the sum of its movements"
 
 
+def stock_check(app) -> str:
+    """Reorder suggestions, overstock and slow movers for every store (idempotent per store and day)."""
+    from core.scheduler import JOBS, current_slot
+    from inventory.stock_check import DEFAULT_SLOW_MOVER_DAYS, run_stock_check
+
+    days = int(app.config.get("SLOW_MOVER_DAYS") or DEFAULT_SLOW_MOVER_DAYS)
+    result = run_stock_check(get_session(), slow_days=days, job_slot=current_slot(app, JOBS["stock_check"]))
+    return result.describe()
+
+
 def register() -> None:
     register_job(JobSpec(name="stock_verify", func=stock_verify, cron={"hour": 2, "minute": 30},
                          slot_format="%Y-%m-%d", description="Stock ledger verification (daily 02:30)"))
+    register_job(JobSpec(name="stock_check", func=stock_check, cron={"hour": 3, "minute": 0},
+                         slot_format="%Y-%m-%d",
+                         description="Stock check: reorder, overstock, slow movers (daily 03:00)"))

@@ -9,6 +9,7 @@ from sqlalchemy import CheckConstraint, Index, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.models import ts_field
+from core.types import UtcDateTime
 
 
 class RxClass(StrEnum):
@@ -257,3 +258,133 @@ class StockMovement(SQLModel, table=True):
     actor_id: Optional[int] = Field(default=None, foreign_key="user.id")
     at: datetime = ts_field()
     unit_cost_fen: Optional[int] = None  # purchase cost per smallest unit, for stock valuation
+
+
+# --- stocktake (盘点) ---
+
+class StocktakeKind(StrEnum):
+    FULL = "full"  # monthly: every lot with stock in the store (expired and locked lots included)
+    VALUABLES = "valuables"  # every shift: valuable drugs (flag, or retail price above the threshold)
+
+
+class StocktakeStatus(StrEnum):
+    OPEN = "open"  # counting (blind)
+    SUBMITTED = "submitted"  # counts handed in, waiting for a second person to verify
+    VERIFIED = "verified"  # waiting for approval
+    APPROVED = "approved"  # gains and losses posted to the ledger
+    CANCELLED = "cancelled"
+
+
+class Stocktake(SQLModel, table=True):
+    """One count of a store's stock (or of one location). Expected quantities are frozen on its lines at start."""
+
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    kind: str = Field(sa_type=String(16))
+    status: str = Field(default=StocktakeStatus.OPEN, sa_type=String(16), index=True)
+    location_id: Optional[int] = Field(default=None, foreign_key="location.id")  # None: every location
+    note: str = Field(default="", sa_type=Text)
+    started_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    started_at: datetime = ts_field()
+    submitted_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    submitted_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    verified_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    verified_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    approved_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    approved_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    cancelled_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    cancelled_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    cancel_reason: str = Field(default="", sa_type=Text)
+
+
+class StocktakeLine(SQLModel, table=True):
+    """One lot at one location: the expected quantity (balance at start) and the price used to value the variance."""
+
+    __tablename__ = "stocktake_line"
+    __table_args__ = (
+        UniqueConstraint("stocktake_id", "lot_id", "location_id"),
+        CheckConstraint("expected_qty >= 0", name="expected_qty"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    stocktake_id: int = Field(foreign_key="stocktake.id", index=True)
+    store_id: int = Field(foreign_key="store.id")
+    drug_id: int = Field(foreign_key="drug.id")
+    lot_id: int = Field(foreign_key="lot.id")
+    location_id: int = Field(foreign_key="location.id")
+    expected_qty: int  # smallest units, frozen at start
+    retail_price_fen: int = 0  # per package, frozen at start
+    units_per_package: int = 1
+    added: bool = False  # found during counting (not in the snapshot): expected 0
+
+
+class StocktakeCount(SQLModel, table=True):
+    """Append-only (database triggers reject UPDATE and DELETE): every count of a line; the latest one counts."""
+
+    __tablename__ = "stocktake_count"
+    __table_args__ = (
+        CheckConstraint("quantity >= 0 AND quantity <= 1000000", name="quantity"),
+        Index("ix_stocktake_count_stocktake_line", "stocktake_id", "line_id"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id")
+    stocktake_id: int = Field(foreign_key="stocktake.id")
+    line_id: int = Field(foreign_key="stocktake_line.id")
+    quantity: int  # smallest units counted
+    source: str = Field(default="typed", sa_type=String(16))  # typed, scan, api
+    scan_code: str = Field(default="", max_length=64)
+    counted_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    counted_at: datetime = ts_field()
+
+
+# --- stock check: reorder levels and findings ---
+
+class StockLevel(SQLModel, table=True):
+    """A store's reorder point and maximum level for one drug, in smallest units (set by staff who manage stock).
+
+    Below the reorder point the stock check suggests an order: `reorder_qty` when set (a fixed order quantity),
+    otherwise enough to reach the maximum level (or the reorder point when no maximum is set)."""
+
+    __tablename__ = "stock_level"
+    __table_args__ = (
+        UniqueConstraint("store_id", "drug_id"),
+        CheckConstraint("reorder_point IS NULL OR reorder_point >= 0", name="reorder_point"),
+        CheckConstraint("max_level IS NULL OR max_level >= 1", name="max_level"),
+        CheckConstraint("max_level IS NULL OR reorder_point IS NULL OR max_level >= reorder_point",
+                        name="max_above_reorder"),
+        CheckConstraint("reorder_qty IS NULL OR reorder_qty >= 1", name="reorder_qty"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id")
+    drug_id: int = Field(foreign_key="drug.id", index=True)
+    reorder_point: Optional[int] = None
+    max_level: Optional[int] = None
+    reorder_qty: Optional[int] = None
+    updated_by: Optional[int] = Field(default=None, foreign_key="user.id")
+    updated_at: datetime = ts_field()
+
+
+class FindingKind(StrEnum):
+    REORDER = "reorder"  # usable stock below the reorder point
+    OVERSTOCK = "overstock"  # above the maximum level (积压)
+    SLOW = "slow"  # stock on hand, no sale or issue within the slow-mover window (滞销)
+
+
+class StockCheckFinding(SQLModel, table=True):
+    """What the daily stock check found, one row per (store, drug, kind, day): re-running a day adds nothing."""
+
+    __tablename__ = "stock_check_finding"
+    __table_args__ = (
+        UniqueConstraint("store_id", "drug_id", "kind", "check_date"),
+        Index("ix_stock_check_finding_store_date", "store_id", "check_date"),
+    )
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id")
+    drug_id: int = Field(foreign_key="drug.id")
+    kind: str = Field(sa_type=String(16))
+    check_date: date  # the store's calendar day of the check
+    on_hand: int  # usable stock (released, unexpired, sellable or warehouse/cold locations), smallest units
+    threshold: int  # reorder point, maximum level, or the slow-mover window in days
+    suggested_qty: Optional[int] = None  # reorder: how much to order, smallest units
+    last_out_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)  # slow: last sale or issue, if any
+    job_slot: str = Field(default="", max_length=40)
+    created_at: datetime = ts_field()

@@ -23,6 +23,19 @@ APPEND_ONLY_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "special_drug_record": (("id",),),
     "split_pack_record": (("id",),),
     "day_close": (("id",), ("register_id", "business_date")),
+    # Quality records (gsp): corrected by new records, never edited.
+    "suspect_report": (("id",),),
+    "nonconforming_record": (("id",),),
+    "recall_recovery": (("id",),),
+    "expiry_tier_mark": (("id",), ("lot_id", "tier_days")),
+    "stocktake_count": (("id",),),  # counts are GSP records: a recount is a new row
+    # Curing (养护) and storage conditions: plans are never edited after generation; records, readings and
+    # measures are GSP records.
+    "curing_plan": (("id",), ("store_id", "kind", "period_start")),
+    "curing_plan_item": (("id",), ("plan_id", "lot_id", "location_id")),
+    "curing_record": (("id",),),
+    "environment_reading": (("id",),),
+    "environment_measure": (("id",),),
 }
 
 PG_FUNCTION = """

@@ -13,6 +13,9 @@ def register(app):
     app.register_blueprint(api.bp)
     register_openapi(app, api.OPENAPI)
     app.jinja_env.filters["tender_label"] = lambda t: TENDER_LABELS.get(t, t)
+    from pos.services import sales_of_lots
+
+    app.extensions["yaofang.lot_sales"] = sales_of_lots  # what a recall must reach, for the quality pages
     cli.register(app)
     from pos.demo import load_pos_demo
 

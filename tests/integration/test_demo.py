@@ -46,7 +46,17 @@ def test_init_demo_builds_a_complete_store(empty_app):
     lots = db.exec(select(Lot)).all()
     tiers = {expiry_tier(l.expiry_date, TEST_TODAY) for l in lots}
     assert {"expired", "30", "90", "180", None} <= tiers
-    assert [l.lot_no for l in lots if l.status == "locked"] == ["LK24001"]
+    # Locked: the lot under investigation, and every expired lot (the nightly job ran once in the quality demo).
+    assert {l.lot_no for l in lots if l.status == "locked"} == {"LK24001"} | {
+        l.lot_no for l in lots if l.expiry_date and l.expiry_date < TEST_TODAY}
+    from core.models import Notification
+    from gsp.models import Destruction, SuspectReport
+
+    assert [l.lot_no for l in lots if l.status == "nonconforming"] == ["NC24003"]
+    assert db.exec(select(Destruction.status)).all() == ["requested"]
+    assert len(db.exec(select(SuspectReport)).all()) == 1
+    assert {n.kind for n in db.exec(select(Notification)).all()} >= {"suspect_lot", "expiry_tier",
+                                                                     "destruction_request"}
     assert any(l.status == "pending_inspection" for l in lots)
     kinds_with_stock = {loc.kind for loc in db.exec(select(Location)).all()}
     assert {"sellable", "warehouse", "pending", "nonconforming", "cold"} <= kinds_with_stock

@@ -76,7 +76,27 @@ def test_tampering_is_found_at_the_right_sale(app, counter):
            f"UPDATE sale_line SET amount_fen = 1 WHERE sale_id = {sales[2].id}")
     bad = runner.invoke(args=["ledger", "verify"])
     assert bad.exit_code == 1
-    assert f"BROKEN at sale {sales[2].sale_number}" in bad.output and "altered" in bad.output
+    assert f"BROKEN at sale {sales[2].sale_number}" in bad.output and "篡改" in bad.output  # zh_CN: "altered"
+
+
+def test_parallel_verify_names_the_same_bad_sale(app, counter):
+    """`ledger verify --jobs 2`: registers checked in worker processes give the same reports."""
+    w = counter.w
+    w.lot(qty=3600)
+    sell(counter, 3)
+    second = pos.create_register(w.session, w.actor("admin"), store_id=w.store.id, code="POS2", name="2号收银台")
+    other = Counter.__new__(Counter)
+    other.w, other.db, other.register, other.cashier = w, w.session, second, w.actor("store_manager")
+    other.shift = pos.open_shift(w.session, other.cashier, second, 0)
+    sales = sell(other, 3)
+    tamper(app.extensions["yaofang.engine"], f"UPDATE sale_line SET quantity = 1 WHERE sale_id = {sales[1].id}")
+    result = app.test_cli_runner().invoke(args=["ledger", "verify", "--jobs", "2"])
+    assert result.exit_code == 1, result.output
+    assert "POS1: OK, 3 sales chained" in result.output
+    assert f"POS2: BROKEN at sale {sales[1].sale_number}" in result.output
+    w.session.rollback()
+    serial = {r.register_code: (r.ok, r.first_bad_sale) for r in pos.verify_journal(w.session)}
+    assert serial == {"POS1": (True, None), "POS2": (False, sales[1].sale_number)}
 
 
 def test_deleting_the_last_sale_is_found(app, counter):

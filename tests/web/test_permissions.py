@@ -29,14 +29,24 @@ def url_args(world):
     from tests.integration.pos_helpers import Counter
 
     lot = world.lot(qty=360)
+    from tests.integration.curing_helpers import curing_url_args
+
+    curing_args = curing_url_args(world)  # plan_id, item_id, reading_id
+    from inventory.stocktake import start_stocktake
+
+    stocktake = start_stocktake(world.session, world.actor("store_manager"), store=world.store, kind="full")
     counter = Counter(world)
     counter.add()
     sale = counter.pay()
     counter.add()
     line = world.session.exec(select(CartLine).order_by(CartLine.id.desc())).first()
     cart = world.session.exec(select(Cart).order_by(Cart.id)).first()
-    return {"drug_id": world.drug["LHQW"].id, "lot_id": lot.id, "location_id": world.loc["A01"].id,
-            "name": "stock_verify", "code": "POS1", "sale_id": sale.id, "line_id": line.id, "cart_id": cart.id}
+    from tests.integration.quality_helpers import quality_url_args
+
+    quality_args = quality_url_args(world)  # destruction_id, stop_id, recall_id
+    return {**curing_args, **quality_args, "drug_id": world.drug["LHQW"].id, "lot_id": lot.id, "location_id": world.loc["A01"].id,
+            "name": "stock_verify", "code": "POS1", "sale_id": sale.id, "line_id": line.id, "cart_id": cart.id,
+            "stocktake_id": stocktake.id}
 
 
 def build(rule, args):
