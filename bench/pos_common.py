@@ -287,9 +287,9 @@ def verify_rows(results: dict[str, dict]) -> list[list]:
             s = r.get(name)
             if s:
                 rows.append([kind, label, s["sales_checked"], s["seconds"], s["sales_per_s"], s["outcome"]])
-        for name, s in sorted(r.get("prototype", {}).items()):
+        for name, s in sorted(r.get("parallel", {}).items()):
             jobs = name.split("_")[1]
-            rows.append([kind, f"prototype of the fix (bench only), {jobs} process{'es' if jobs != '1' else ''}",
+            rows.append([kind, f"`verify_journal_parallel` (`ledger verify --jobs {jobs}`), intact chains",
                          s["sales_checked"], s["seconds"], s["sales_per_s"],
                          "same reports as verify_journal" if s["same_reports_as_verify_journal"] else
                          "**different reports**"])

@@ -78,7 +78,7 @@ def main(argv=None) -> int:
                    OUT_DIR / f"pos_scan_{kind}.log")
         rc |= step(["bench/pos_commit.py", "--url", url, *size, "--n", str(args.commit_n)],
                    OUT_DIR / f"pos_commit_{kind}.log")
-        rc |= step(["bench/pos_verify.py", "--url", url, *size, "--sales", str(args.sales), "--prototype", str(os.cpu_count() or 2)],
+        rc |= step(["bench/pos_verify.py", "--url", url, *size, "--sales", str(args.sales), "--jobs", str(os.cpu_count() or 2)],
                    OUT_DIR / f"pos_verify_{kind}.log")
         if args.profile:
             step(["bench/pos_commit.py", "--url", url, *size, "--only", "service", "--n", "100", "--profile", "300"],

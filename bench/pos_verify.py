@@ -12,6 +12,7 @@ one UPDATE, verify runs again and must name exactly that sale; the amount is put
 
     python bench/pos_verify.py --url sqlite:///bench/out/pos.db
     python bench/pos_verify.py --url postgresql://postgres@127.0.0.1:5432/yaofang_bench_pos --sales 1000000
+    python bench/pos_verify.py --url … --jobs 2            # also ledger verify --jobs 2 (registers in parallel)
     python bench/pos_verify.py --url … --profile 100000    # profile verify over one register of that many sales
 """
 from __future__ import annotations
@@ -55,8 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sales", type=int, default=1_000_000)
     ap.add_argument("--registers", type=int, default=4)
     ap.add_argument("--seed", type=int, default=23)
-    ap.add_argument("--prototype", type=int, default=0, metavar="JOBS",
-                    help="also time a leaner verify loop (the suggested fix; not used by Yaofang) with JOBS processes")
+    ap.add_argument("--jobs", type=int, default=2, metavar="N",
+                    help="also time verify_journal_parallel with N worker processes (ledger verify --jobs N)")
     ap.add_argument("--profile", type=int, default=0, metavar="N",
                     help="only profile verify_journal over a register of N sales (pyinstrument + cProfile)")
     args = ap.parse_args(argv)
@@ -155,30 +156,33 @@ def main(argv=None) -> int:
     print(f"verify, one line altered in {number}: {corrupt['outcome']} in {seconds2:.2f} s", flush=True)
 
     proto = {}
-    if args.prototype:
+    if args.jobs > 1:  # `yaofang ledger verify --jobs N`: registers in N worker processes
         expected = {r.register_code: (r.sales, r.ok) for r in reports}
-        for jobs in sorted({1, args.prototype}):
+        s = new_session(engine)
+        try:
             t0 = time.perf_counter()
-            got = verify_prototype(url, jobs)
+            got = pos.verify_journal_parallel(s, url, args.jobs)
             secs = time.perf_counter() - t0
-            n = sum(g[1] for g in got)
-            same = {g[0]: (g[1], g[2]) for g in got} == expected
-            proto[f"jobs_{jobs}"] = {"sales_checked": n, "seconds": round(secs, 2), "sales_per_s": round(n / secs),
-                                     "same_reports_as_verify_journal": same}
-            print(f"prototype verify, {jobs} process(es): {n:,} sales in {secs:.2f} s = {n / secs:,.0f} sales/s; "
-                  f"same reports as verify_journal: {same}", flush=True)
+        finally:
+            end_session(s)
+        n = sum(r.sales for r in got)
+        same = {r.register_code: (r.sales, r.ok) for r in got} == expected
+        proto[f"jobs_{args.jobs}"] = {"sales_checked": n, "seconds": round(secs, 2), "sales_per_s": round(n / secs),
+                                      "same_reports_as_verify_journal": same}
+        print(f"verify_journal_parallel, {args.jobs} processes: {n:,} sales in {secs:.2f} s = {n / secs:,.0f} "
+              f"sales/s; same reports as verify_journal: {same}", flush=True)
 
     result = {"engine": kind, "bench": "verify", "facts": facts, "base": base, "description": DESCRIPTION,
               "sales_loaded": target, "registers": codes, "load": load, "clean": clean, "corrupt": corrupt,
               "goal_sales_per_s": GOAL_SALES_PER_S, "goal_met": clean["sales_per_s"] >= GOAL_SALES_PER_S,
-              "all_ok": not broken, "prototype": proto}
+              "all_ok": not broken, "parallel": proto}
     load_text = (f"load of {target:,} sales: hashing {load['hash_s']} s, inserts {load['insert_s']} s, "
                  f"ANALYZE {load['analyze_s']} s" if load else "chain reused from an earlier run")
     result["notes"] = (f"{load_text}; altered sale {number} (line {line_id}, amount {amount} → {amount + 1}) in "
                        f"register {victim_reg.code} at seq {victim_seq:,} of {per_register:,}; "
                        f"{'named correctly' if found else 'NOT named correctly'}; the amount was put back afterwards")
     if proto:
-        result["notes"] += "; prototype of the suggested fix (bench only): " + ", ".join(
+        result["notes"] += "; verify_journal_parallel: " + ", ".join(
             f"{k.replace('_', ' ')}: {v['sales_per_s']:,} sales/s"
             f"{'' if v['same_reports_as_verify_journal'] else ' (DIFFERENT reports!)'}" for k, v in proto.items())
     save("verify", result)
@@ -349,110 +353,6 @@ def tamper(engine, pg: bool, register_id: int, seq: int, delta: int) -> tuple[in
 
 
 # --- a leaner verify loop, to size the suggested fix (nothing in Yaofang uses it) --------------------------------------
-
-def _verify_register(task) -> tuple[str, int, bool, str | None]:
-    """One register's chain, checked like verify_journal but (1) on plain DBAPI cursors (no SQLAlchemy row and type
-    processing; server-side cursors on PostgreSQL), (2) with the canonical bytes built positionally — only the two
-    date columns and split_pack need converting, with one pre-built JSON encoder — instead of _plain() on every
-    value. Byte-identical to canonical_rows: any difference would break every hash of the intact chains."""
-    import hashlib
-    import json
-    from datetime import date, datetime, timezone
-
-    from sqlalchemy import create_engine
-
-    from pos.services import GENESIS_HASH, LINE_HASH_FIELDS, PAYMENT_HASH_FIELDS, SALE_HASH_FIELDS
-
-    url, register_id, code = task
-    pg = url.startswith("postgresql")
-    engine = create_engine(url, poolclass=__import__("sqlalchemy.pool", fromlist=["NullPool"]).NullPool)
-    raw = engine.raw_connection()
-    con = raw.driver_connection
-    p = "%s" if pg else "?"
-    sale_cols = ", ".join(f"s.{f}" for f in SALE_HASH_FIELDS)
-    line_cols = ", ".join(f"l.{f}" for f in LINE_HASH_FIELDS)
-    pay_cols = ", ".join(f"p.{f}" for f in PAYMENT_HASH_FIELDS)
-    queries = [
-        f"SELECT s.id, s.prev_hash, s.hash, {sale_cols} FROM sale s WHERE s.register_id = {p} ORDER BY s.seq",
-        f"SELECT l.sale_id, {line_cols} FROM sale_line l JOIN sale s ON s.id = l.sale_id WHERE s.register_id = {p} "
-        f"ORDER BY s.seq, l.line_no",
-        f"SELECT p.sale_id, {pay_cols} FROM sale_payment p JOIN sale s ON s.id = p.sale_id "
-        f"WHERE s.register_id = {p} ORDER BY s.seq, p.id"]
-    cursors = []
-    for i, q in enumerate(queries):
-        cur = con.cursor(name=f"v{i}", binary=True) if pg else con.cursor()
-        if pg:
-            cur.itersize = 5000
-        cur.execute(q, (register_id,))
-        cursors.append(cur)
-
-    def rows(cur):  # pages of 5000: no per-row Python call into the driver
-        while True:
-            page = cur.fetchmany(5000)
-            if not page:
-                return
-            yield from page
-
-    sales, lines, pays = (rows(c) for c in cursors)
-    bd, ca = SALE_HASH_FIELDS.index("business_date"), SALE_HASH_FIELDS.index("created_at")
-    sp = LINE_HASH_FIELDS.index("split_pack")
-    seq_i, num_i = SALE_HASH_FIELDS.index("seq"), SALE_HASH_FIELDS.index("sale_number")
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    sha256, utc, fromiso = hashlib.sha256, timezone.utc, datetime.fromisoformat
-    line_iter, pay_iter = iter(lines), iter(pays)
-    next_line, next_pay = next(line_iter, None), next(pay_iter, None)
-    prev, n, bad = GENESIS_HASH, 0, None
-    for row in sales:
-        sale_id = row[0]
-        sale_lines, sale_pays = [], []
-        while next_line is not None and next_line[0] == sale_id:
-            line = list(next_line[1:])
-            if line[sp] is not None:
-                line[sp] = int(line[sp])
-            sale_lines.append(line)
-            next_line = next(line_iter, None)
-        while next_pay is not None and next_pay[0] == sale_id:
-            sale_pays.append(list(next_pay[1:]))
-            next_pay = next(pay_iter, None)
-        n += 1
-        sale = list(row[3:])
-        d, t = sale[bd], sale[ca]
-        sale[bd] = d if isinstance(d, str) else d.isoformat()
-        if isinstance(t, str):
-            t = fromiso(t)
-        if t.tzinfo is not None:
-            t = t.astimezone(utc).replace(tzinfo=None)
-        sale[ca] = t.isoformat()
-        if sale[seq_i] != n or row[1] != prev or \
-                sha256(prev.encode() + encode([sale, sale_lines, sale_pays]).encode()).hexdigest() != row[2]:
-            bad = sale[num_i]
-            break
-        prev = row[2]
-    for cur in cursors:
-        cur.close()
-    con.rollback()
-    raw.close()
-    engine.dispose()
-    return code, n, bad is None, bad
-
-
-def verify_prototype(url: str, jobs: int) -> list[tuple]:
-    """Every register's chain through _verify_register, the registers spread over `jobs` processes."""
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        regs = conn.exec_driver_sql('SELECT r.id, r.code, count(s.id) FROM register r LEFT JOIN sale s '
-                                    'ON s.register_id = r.id GROUP BY r.id, r.code ORDER BY count(s.id) DESC').all()
-    engine.dispose()
-    tasks = [(url, rid, code) for rid, code, _n in regs]
-    if jobs <= 1:
-        return [_verify_register(t) for t in tasks]
-    import multiprocessing
-
-    with multiprocessing.get_context("fork").Pool(jobs) as pool:
-        return list(pool.imap_unordered(_verify_register, tasks))
-
 
 def profile_verify(engine, kind: str, store_id: int, register) -> int:
     import cProfile

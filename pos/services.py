@@ -49,9 +49,8 @@ def create_register(session: Session, actor: Actor, *, store_id: int, code: str,
 
 import hashlib
 import json
-import uuid as _uuid
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
@@ -60,9 +59,9 @@ from stdnum.cn import ric
 from core import clock
 from core.money import format_fen
 from core.db import is_postgres
-from core.errors import AuthenticationRequired, NotSellable, PermissionDenied
+from core.errors import NotSellable, PermissionDenied
 from core.models import LicenceKind, User
-from core.permissions import Perm, Role
+from core.permissions import Perm
 from core.services import actor_for, authenticate, valid_licence
 from inventory import services as inv
 from inventory.models import Drug, Location, LocationKind, Lot, MovementKind, RxClass, SpecialClass
@@ -1094,72 +1093,138 @@ class ChainReport:
     ok: bool = True
     first_bad_sale: str | None = None
     problem: str = ""
+    last_sale: str | None = None  # the last sale found intact
 
 
-def verify_journal(session: Session, store_id: int | None = None) -> list[ChainReport]:
+def _pages(cursor, size: int = 5000):
+    while True:
+        page = cursor.fetchmany(size)
+        if not page:
+            return
+        yield from page
+
+
+def _verify_chain(con, postgres: bool, register_id: int, report: ChainReport) -> str:
+    """Walk one register's chain on plain DBAPI cursors (server-side on PostgreSQL): sales, lines and payments in
+    sale order, merged in step. The canonical bytes are built positionally with one JSON encoder; only the two date
+    columns and split_pack need converting, so the result is byte-identical to canonical_rows. Returns the last
+    good hash."""
+    p = "%s" if postgres else "?"
+    queries = (
+        f"SELECT s.id, s.prev_hash, s.hash, {', '.join('s.' + f for f in SALE_HASH_FIELDS)} FROM sale s "
+        f"WHERE s.register_id = {p} ORDER BY s.seq",
+        f"SELECT l.sale_id, {', '.join('l.' + f for f in LINE_HASH_FIELDS)} FROM sale_line l "
+        f"JOIN sale s ON s.id = l.sale_id WHERE s.register_id = {p} ORDER BY s.seq, l.line_no",
+        f"SELECT y.sale_id, {', '.join('y.' + f for f in PAYMENT_HASH_FIELDS)} FROM sale_payment y "
+        f"JOIN sale s ON s.id = y.sale_id WHERE s.register_id = {p} ORDER BY s.seq, y.id")
+    cursors = []
+    for i, query in enumerate(queries):
+        cur = con.cursor(name=f"verify_{register_id}_{i}") if postgres else con.cursor()
+        cur.execute(query, (register_id,))
+        cursors.append(cur)
+    date_i, created_i = SALE_HASH_FIELDS.index("business_date"), SALE_HASH_FIELDS.index("created_at")
+    seq_i, number_i = SALE_HASH_FIELDS.index("seq"), SALE_HASH_FIELDS.index("sale_number")
+    split_i = LINE_HASH_FIELDS.index("split_pack")
+    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    sha256, utc, fromiso = hashlib.sha256, timezone.utc, datetime.fromisoformat
+    sales, line_iter, pay_iter = (_pages(c) for c in cursors)
+    next_line, next_pay = next(line_iter, None), next(pay_iter, None)
+    prev = GENESIS_HASH
+    try:
+        for row in sales:
+            sale_id = row[0]
+            lines, pays = [], []
+            while next_line is not None and next_line[0] == sale_id:
+                line = list(next_line[1:])
+                if line[split_i] is not None:
+                    line[split_i] = int(line[split_i])
+                lines.append(line)
+                next_line = next(line_iter, None)
+            while next_pay is not None and next_pay[0] == sale_id:
+                pays.append(list(next_pay[1:]))
+                next_pay = next(pay_iter, None)
+            report.sales += 1
+            sale = list(row[3:])
+            day, at = sale[date_i], sale[created_i]
+            sale[date_i] = day if isinstance(day, str) else day.isoformat()
+            if isinstance(at, str):
+                at = fromiso(at)
+            if at.tzinfo is not None:
+                at = at.astimezone(utc).replace(tzinfo=None)
+            sale[created_i] = at.isoformat()
+            problem = ""
+            if sale[seq_i] != report.sales:
+                problem = _l("number gap: expected %(a)d, found %(b)d", a=report.sales, b=sale[seq_i])
+            elif row[1] != prev:
+                problem = _l("previous-hash link broken")
+            elif sha256(prev.encode() + encode([sale, lines, pays]).encode()).hexdigest() != row[2]:
+                problem = _l("content does not match its hash (altered)")
+            if problem:
+                report.ok, report.first_bad_sale, report.problem = False, sale[number_i], problem
+                break
+            prev = row[2]
+            report.last_sale = sale[number_i]
+    finally:
+        for cur in cursors:
+            cur.close()
+    return prev
+
+
+def verify_journal(session: Session, store_id: int | None = None,
+                   register_ids: list[int] | None = None) -> list[ChainReport]:
     """Recompute every register's chain from its first sale: numbering without gaps, each prev_hash linking to
-    the previous hash, each hash matching the sale's own content. Names the first bad sale per register.
-
-    Streams plain rows (no ORM objects) and merges lines and payments in sale order, so it runs over millions of
-    sales in bounded memory."""
-    from sqlalchemy import select as sa_select
-
-    sale_t, line_t, pay_t = Sale.__table__, SaleLine.__table__, SalePayment.__table__
+    the previous hash, each hash matching the sale's own content, and the journal head matching the last sale.
+    Names the first bad sale per register. Streams plain rows in bounded memory over millions of sales."""
     stmt = select(Register)
     if store_id is not None:
         stmt = stmt.where(Register.store_id == store_id)
-    conn = session.connection()
+    if register_ids is not None:
+        stmt = stmt.where(Register.id.in_(register_ids))
+    registers = session.exec(stmt.order_by(Register.id)).all()
+    heads = {j.register_id: j for j in session.exec(select(RegisterJournal)).all()}
+    con = session.connection().connection.driver_connection
+    postgres = is_postgres(session)
     reports = []
-    for register in session.exec(stmt.order_by(Register.id)).all():
+    for register in registers:
         report = ChainReport(register.id, register.code)
-        sales = conn.execution_options(yield_per=5000).execute(
-            sa_select(sale_t.c.id, sale_t.c.prev_hash, sale_t.c.hash, *[sale_t.c[f] for f in SALE_HASH_FIELDS])
-            .where(sale_t.c.register_id == register.id).order_by(sale_t.c.seq))
-        lines = conn.execution_options(yield_per=5000).execute(
-            sa_select(line_t.c.sale_id, *[line_t.c[f] for f in LINE_HASH_FIELDS])
-            .select_from(line_t.join(sale_t, sale_t.c.id == line_t.c.sale_id))
-            .where(sale_t.c.register_id == register.id).order_by(sale_t.c.seq, line_t.c.line_no))
-        pays = conn.execution_options(yield_per=5000).execute(
-            sa_select(pay_t.c.sale_id, *[pay_t.c[f] for f in PAYMENT_HASH_FIELDS])
-            .select_from(pay_t.join(sale_t, sale_t.c.id == pay_t.c.sale_id))
-            .where(sale_t.c.register_id == register.id).order_by(sale_t.c.seq, pay_t.c.id))
-        line_iter, pay_iter = iter(lines), iter(pays)
-        next_line, next_pay = next(line_iter, None), next(pay_iter, None)
-        prev = GENESIS_HASH
-        seq_index = SALE_HASH_FIELDS.index("seq") + 3
-        number_index = SALE_HASH_FIELDS.index("sale_number") + 3
-        last_number = None
-        for row in sales:
-            sale_id, prev_hash, stored = row[0], row[1], row[2]
-            sale_lines, sale_pays = [], []
-            while next_line is not None and next_line[0] == sale_id:
-                sale_lines.append(next_line[1:])
-                next_line = next(line_iter, None)
-            while next_pay is not None and next_pay[0] == sale_id:
-                sale_pays.append(next_pay[1:])
-                next_pay = next(pay_iter, None)
-            report.sales += 1
-            problem = ""
-            if row[seq_index] != report.sales:
-                problem = _l("number gap: expected %(a)d, found %(b)d", a=report.sales, b=row[seq_index])
-            elif prev_hash != prev:
-                problem = _l("previous-hash link broken")
-            elif hashlib.sha256(prev.encode() + canonical_rows(row[3:], sale_lines, sale_pays)).hexdigest() != stored:
-                problem = _l("content does not match its hash (altered)")
-            if problem:
-                report.ok, report.first_bad_sale, report.problem = False, row[number_index], problem
-                break
-            prev, last_number = stored, row[number_index]
-        sales.close()
-        lines.close()
-        pays.close()
-        if report.ok:
-            head = session.get(RegisterJournal, register.id)
-            if head and (head.last_seq != report.sales or head.last_hash != prev):
-                report.ok, report.problem = False, _l("journal head does not match the last sale (sales deleted?)")
-                report.first_bad_sale = last_number
+        prev = _verify_chain(con, postgres, register.id, report)
+        head = heads.get(register.id)
+        if report.ok and head and (head.last_seq != report.sales or head.last_hash != prev):
+            report.ok, report.problem = False, _l("journal head does not match the last sale (sales deleted?)")
+            report.first_bad_sale = report.last_sale
         reports.append(report)
     return reports
+
+
+def _verify_in_worker(task) -> ChainReport:
+    from core.db import make_engine, new_session
+
+    url, register_id = task
+    engine = make_engine(url)
+    try:
+        with new_session(engine) as session:
+            report = verify_journal(session, register_ids=[register_id])[0]
+            report.problem = str(report.problem)  # lazy strings do not cross processes
+            return report
+    finally:
+        engine.dispose()
+
+
+def verify_journal_parallel(session: Session, url: str, jobs: int, store_id: int | None = None) -> list[ChainReport]:
+    """verify_journal with the registers spread over `jobs` worker processes (chains are independent), largest
+    first. jobs ≤ 1 runs in this process."""
+    stmt = select(Register.id, func.count(Sale.id)).outerjoin(Sale, Sale.register_id == Register.id)
+    if store_id is not None:
+        stmt = stmt.where(Register.store_id == store_id)
+    sizes = session.exec(stmt.group_by(Register.id)).all()
+    if jobs <= 1 or len(sizes) <= 1:
+        return verify_journal(session, store_id)
+    import multiprocessing
+
+    order = [rid for rid, _n in sorted(sizes, key=lambda r: -r[1])]
+    with multiprocessing.get_context("spawn").Pool(min(jobs, len(order))) as pool:
+        reports = pool.map(_verify_in_worker, [(url, rid) for rid in order], chunksize=1)
+    return sorted(reports, key=lambda r: r.register_id)
 
 
 # --- scanning at the counter ---------------------------------------------------------------------------------------------
@@ -1220,3 +1285,27 @@ def scan_into_cart(session: Session, actor: Actor, register: Register, raw: str,
         notices.append(LineNotice("warning", str(_l("Check the lot number on the pack: the scanner sent no "
                                                     "separator."))))
     return ScanOutcome("added", line=line, notices=notices)
+
+
+# --- sales of given lots (for recalls) ------------------------------------------------------------------------------------
+
+def sales_of_lots(session: Session, lot_ids, store_id: int | None = None) -> list[dict]:
+    """Every sale of these lots, net of counter returns, with the trace codes sold and the buyer where registered
+    (ephedrine sales): what a recall must reach. Plugged into the quality pages by pos.register()."""
+    if not lot_ids:
+        return []
+    returned = dict(session.exec(select(SaleLine.original_line_id, func.sum(SaleLine.quantity))
+                                 .where(SaleLine.original_line_id.is_not(None), SaleLine.lot_id.in_(lot_ids))
+                                 .group_by(SaleLine.original_line_id)).all())
+    stmt = (select(Sale, SaleLine).join(SaleLine, SaleLine.sale_id == Sale.id)
+            .where(SaleLine.lot_id.in_(lot_ids), Sale.kind == SaleKind.SALE).order_by(Sale.created_at, SaleLine.id))
+    if store_id is not None:
+        stmt = stmt.where(Sale.store_id == store_id)
+    out = []
+    for sale, line in session.exec(stmt).all():
+        net = line.quantity + returned.get(line.id, 0)  # return lines carry negative quantities
+        if net > 0:
+            out.append({"store_id": sale.store_id, "sale_number": sale.sale_number, "at": sale.created_at,
+                        "lot_id": line.lot_id, "quantity": net, "trace_code": line.trace_code or "",
+                        "contact": sale.buyer_name})
+    return out
