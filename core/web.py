@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 
 from flask import jsonify, render_template, request
 from flask_babel import gettext as _
@@ -77,6 +78,18 @@ def int_arg(name: str, default: int | None = None, *, minimum: int = 0, maximum:
     if not minimum <= value <= maximum:
         raise InvalidInput(_l("Parameter %(name)s is out of range.", name=name), code="invalid_parameter")
     return value
+
+
+def date_arg(name: str, default: date | None = None) -> date | None:
+    """A YYYY-MM-DD query parameter, or a clear 422."""
+    raw = (request.args.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidInput(_l("Parameter %(name)s must be a date like 2026-06-15.", name=name),
+                           code="invalid_parameter")
 
 
 def require_store_access(actor, store_id: int) -> None:

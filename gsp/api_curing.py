@@ -2,9 +2,9 @@
 readings of a location can be read back for a period."""
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify
 from flask_babel import lazy_gettext as _l
 
 from core import clock
@@ -14,7 +14,7 @@ from core.db import get_session
 from core.errors import InvalidInput
 from core.permissions import Perm
 from core.services import get_store
-from core.web import json_body
+from core.web import date_arg, json_body
 from gsp import curing
 from gsp.models import EnvironmentReading
 from inventory.services import get_location
@@ -58,17 +58,6 @@ def post_reading(location_id: int):
     return jsonify(reading_json(reading, reading.id in open_ids)), 201
 
 
-def _date_arg(name: str, default: date) -> date:
-    raw = (request.args.get(name) or "").strip()
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise InvalidInput(_l("Parameter %(name)s must be a date like 2026-06-15.", name=name),
-                           code="invalid_parameter")
-
-
 @bp.route("/locations/<int:location_id>/readings")
 @requires(Perm.QUALITY_READ)
 def list_readings(location_id: int):
@@ -76,8 +65,8 @@ def list_readings(location_id: int):
     actor = current_actor()
     store = get_store(db, actor.store_id)
     location = get_location(db, location_id, store.id)
-    end = _date_arg("end", clock.today(store.timezone))
-    start = _date_arg("start", end - timedelta(days=6))
+    end = date_arg("end", clock.today(store.timezone))
+    start = date_arg("start", end - timedelta(days=6))
     if start > end or (end - start).days >= MAX_DAYS:
         raise InvalidInput(_l("Choose a period of 1 to %(n)d days, start before end.", n=MAX_DAYS),
                            code="invalid_parameter")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import date, datetime, timedelta
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -15,6 +15,7 @@ from core.db import get_session
 from core.errors import InvalidInput, NotFound, YaofangError
 from core.permissions import Perm
 from core.services import get_store
+from core.web import date_arg
 from gsp import curing
 from gsp.forms_curing import CuringRecordForm, MeasureForm, ReadingForm
 from gsp.jobs_curing import plan_settings
@@ -129,18 +130,8 @@ def _period() -> tuple[date, date]:
     store = get_store(get_session(), actor.store_id)
     today = clock.today(store.timezone)
 
-    def parse(name: str, default: date) -> date:
-        raw = (request.args.get(name) or "").strip()
-        if not raw:
-            return default
-        try:
-            return date.fromisoformat(raw)
-        except ValueError:
-            raise InvalidInput(_l("Parameter %(name)s must be a date like 2026-06-15.", name=name),
-                               code="invalid_parameter")
-
-    end = parse("end", today)
-    start = parse("start", end - timedelta(days=6))
+    end = date_arg("end", today)
+    start = date_arg("start", end - timedelta(days=6))
     if start > end or (end - start).days >= MAX_CHART_DAYS:
         raise InvalidInput(_l("Choose a period of 1 to %(n)d days, start before end.", n=MAX_CHART_DAYS),
                            code="invalid_parameter")

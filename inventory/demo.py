@@ -9,7 +9,6 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from core import clock
 from core.db import transaction
 from core.money import yuan_to_fen
 from core.permissions import Role

@@ -23,7 +23,6 @@ def load_pos_demo(session: Session, config: dict) -> str:
         return "pos demo: no register"
     users = {u.username: u for u in session.exec(select(User)).all()}
     cashier = actor_for(session, users["cashier"])
-    manager = actor_for(session, users["manager"])
     from core.models import Store
 
     store = session.get(Store, register.store_id)

@@ -5,12 +5,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from flask_babel import lazy_gettext as _l
 from sqlmodel import Session, func, select
 
 from core.models import Store, User
 from inventory.models import Drug
-from pos.models import TENDER_LABELS, Register, Sale, SaleKind, SaleLine, SalePayment, Shift
+from pos.models import Register, Sale, SaleKind, SaleLine, SalePayment, Shift
 
 
 

@@ -298,3 +298,35 @@ def test_near_expiry_push_list_values_stock_per_location(world):
                                                                                 ("W01", 18, 1425, "30")]
     assert [r.location.code for r in q.near_expiry_push_list(db, world.store, within_days=180,
                                                              location_id=world.loc["W01"].id)] == ["W01"]
+
+
+def test_two_schedulers_run_the_expiry_job_once_per_slot(app, db_url, world, tmp_path):
+    """Two app instances (two engines, as two `yaofang scheduler` processes would have) fire the same slot at once."""
+    import threading
+
+    from core.app import create_app
+    from core.models import JobRun
+    from core.scheduler import run_slot
+
+    world.lot(qty=10, expiry_days=25)
+    other = create_app({"DATABASE_URL": db_url, "TESTING": True, "SCHEDULER_IN_PROCESS": False,
+                        "SECRET_KEY": "test-secret"})
+    barrier = threading.Barrier(2)
+    results = []
+
+    def fire(application):
+        barrier.wait()
+        results.append(run_slot(application, "expiry_tiers"))
+
+    threads = [threading.Thread(target=fire, args=(a,)) for a in (app, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    other.extensions["yaofang.engine"].dispose()
+    ran = [r for r in results if r is not None]
+    assert len(ran) == 1 and ran[0].status == "ok", [(r.status, r.message) for r in ran]
+    db = world.session
+    db.rollback()
+    assert len(db.exec(select(JobRun).where(JobRun.job == "expiry_tiers")).all()) == 1
+    assert db.exec(select(func.count()).select_from(Notification).where(Notification.kind == "expiry_tier")).one() == 1
