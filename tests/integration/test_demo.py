@@ -57,6 +57,12 @@ def test_init_demo_builds_a_complete_store(empty_app):
     assert len(db.exec(select(SuspectReport)).all()) == 1
     assert {n.kind for n in db.exec(select(Notification)).all()} >= {"suspect_lot", "expiry_tier",
                                                                      "destruction_request"}
+    from gsp.models import CuringPlan, EnvironmentMeasure, EnvironmentReading
+
+    readings = db.exec(select(EnvironmentReading)).all()
+    assert len(readings) == 7 * 2 * 6 and [r.out_of_range for r in readings].count(True) == 1
+    assert len(db.exec(select(EnvironmentMeasure)).all()) == 1  # the excursion has its measure
+    assert {p.kind for p in db.exec(select(CuringPlan)).all()} == {"key", "normal"}
     assert any(l.status == "pending_inspection" for l in lots)
     kinds_with_stock = {loc.kind for loc in db.exec(select(Location)).all()}
     assert {"sellable", "warehouse", "pending", "nonconforming", "cold"} <= kinds_with_stock
