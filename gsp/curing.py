@@ -81,10 +81,15 @@ def in_range(storage_class: str, temperature_dc: int, humidity_dpct: int) -> boo
     return c.temperature_ok(Decimal(temperature_dc) / 10) and c.humidity_ok(Decimal(humidity_dpct) / 10)
 
 
+MEASUREMENT_LABELS = {"temperature_c": _l("Temperature (°C)"), "humidity_pct": _l("Relative humidity in percent")}
+
+
 def parse_measurement(value, field: str, bounds: tuple[Decimal, Decimal]) -> int:
-    """A number from a form or JSON → tenths (int). Missing, not a number or physically implausible → InvalidInput."""
+    """A number from a form or JSON → tenths (int). Missing, not a number or physically implausible → InvalidInput.
+    `field` is the API name (kept in the error details); the message shows its label."""
+    name = MEASUREMENT_LABELS.get(field, field)
     if value is None or (isinstance(value, str) and not value.strip()):
-        raise InvalidInput(_l("%(field)s is required.", field=field), code="missing_field", details={"field": field})
+        raise InvalidInput(_l("%(field)s is required.", field=name), code="missing_field", details={"field": field})
     try:
         if isinstance(value, bool):
             raise TypeError
@@ -92,12 +97,12 @@ def parse_measurement(value, field: str, bounds: tuple[Decimal, Decimal]) -> int
         if not number.is_finite():
             raise ValueError
     except (InvalidOperation, TypeError, ValueError):
-        raise InvalidInput(_l("%(field)s must be a number.", field=field), code="invalid_field",
+        raise InvalidInput(_l("%(field)s must be a number.", field=name), code="invalid_field",
                            details={"field": field})
     low, high = bounds
     if not low <= number <= high:
         raise InvalidInput(_l("%(field)s %(value)s is outside %(low)s…%(high)s: check the reading or the sensor.",
-                              field=field, value=number, low=low, high=high),
+                              field=name, value=number, low=low, high=high),
                            code="implausible_reading", details={"field": field})
     return int((number * 10).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 

@@ -5,7 +5,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length
 
-CHECK_CHOICES = [("ok", _l("OK")), ("problem", _l("Problem"))]
+CHECK_CHOICES = [("ok", _l("Passed")), ("problem", _l("Problem found"))]
 
 
 class ReadingForm(FlaskForm):

@@ -299,9 +299,11 @@ def issue_sale_stop(session: Session, actor: Actor, *, drug_id: int, lot_no: str
                                   note=f"#{stop.id} {reason}")
             session.add(SaleStopLot(stop_id=stop.id, store_id=lot.store_id, lot_id=lot.id))
         stores = session.exec(select(Store.id)).all()
-        what = f"{drug.display_name}" + (f" {_l('lot')} {lot_no}" if lot_no else "")
+        title = (_l("Stop-sale notice: %(drug)s lot %(lot)s — %(why)s", drug=drug.display_name, lot=lot_no, why=reason)
+                 if lot_no else _l("Stop-sale notice: %(drug)s, every lot — %(why)s", drug=drug.display_name,
+                                   why=reason))
         _notify_stores(session, stores, kind="sale_stop", key=f"stop:{stop.id}", permission=Perm.POS_SELL,
-                       title=str(_l("Stop-sale notice: %(what)s — %(why)s", what=what, why=reason)),
+                       title=str(title),
                        entity_type="sale_stop", entity_id=stop.id)
         record_audit(session, actor, "quality.sale_stop", "sale_stop", stop.id,
                      after={"drug_id": drug.id, "lot_no": lot_no}, reason=reason, store_id=actor.store_id)
@@ -334,8 +336,8 @@ def lift_sale_stop(session: Session, actor: Actor, stop_id: int, *, note: str) -
         drug = session.get(Drug, stop.drug_id)
         _notify_stores(session, list(stores), kind="sale_resumed",
                        key=f"resume:{stop.id}", permission=Perm.POS_SELL,
-                       title=str(_l("Sale resumed: %(what)s", what=drug.display_name + (
-                           f" {_l('lot')} {stop.lot_no}" if stop.lot_no else ""))),
+                       title=str(_l("Sale resumed: %(drug)s lot %(lot)s", drug=drug.display_name, lot=stop.lot_no)
+                                 if stop.lot_no else _l("Sale resumed: %(drug)s, every lot", drug=drug.display_name)),
                        entity_type="sale_stop", entity_id=stop.id)
         record_audit(session, actor, "quality.sale_resume", "sale_stop", stop.id, reason=note,
                      store_id=actor.store_id)

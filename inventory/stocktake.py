@@ -237,7 +237,7 @@ def start_stocktake(session: Session, actor: Actor, *, store: Store, kind: str, 
     try:
         kind = StocktakeKind(kind).value
     except ValueError:
-        raise InvalidInput(_l("Unknown %(field)s: %(value)s", field="stocktake kind", value=kind),
+        raise InvalidInput(_l("Unknown %(field)s: %(value)s", field=_l("stocktake kind"), value=kind),
                            code="invalid_kind")
     note = (note or "").strip()
     if len(note) > MAX_REASON_LENGTH:

@@ -105,7 +105,7 @@ def test_full_flow_with_different_users(app, db, world, stock):
     # A second approval: a clear conflict, nothing posted twice.
     before = _written(db)
     again = post_form(_client(app, "admin"), f"/stocktakes/{st.id}/approve", {})
-    assert again.status_code == 409 and "already approved" in again.get_data(as_text=True)
+    assert again.status_code == 409 and "已审批" in again.get_data(as_text=True)  # zh_CN: "already approved"
     assert _written(db) == before
     # The printable report, readable by anyone once verified: values in yuan.
     report = cashier.get(f"/stocktakes/{st.id}/report").get_data(as_text=True)
