@@ -1245,46 +1245,48 @@ def scan_into_cart(session: Session, actor: Actor, register: Register, raw: str,
     from inventory.models import DrugBarcode
 
     scan = decode(raw or "", separator_chars=separator_chars)
-    store = session.get(Store, register.store_id)
-    if scan.kind == "trace_code":
-        line = attach_trace_code(session, actor, register, scan.trace_code)
-        return ScanOutcome("trace_code", line=line, message=str(_l("Trace code recorded.")))
-    if scan.kind == "sale_number":
-        return ScanOutcome("sale_number", sale_number=scan.sale_number,
-                           message=str(_l("Sale %(n)s: open Return to take goods back.", n=scan.sale_number)))
-    if scan.kind == "lot_label":
-        lot = inv.get_lot(session, scan.lot_label_id, store.id)
-        line, notices = add_item(session, actor, register, drug_id=lot.drug_id, lot_id=lot.id, settings=settings)
+    # One write transaction from the first lookup on: no read transaction to end (and objects to reload) half-way.
+    with transaction(session):
+        store = session.get(Store, register.store_id)
+        if scan.kind == "trace_code":
+            line = attach_trace_code(session, actor, register, scan.trace_code)
+            return ScanOutcome("trace_code", line=line, message=str(_l("Trace code recorded.")))
+        if scan.kind == "sale_number":
+            return ScanOutcome("sale_number", sale_number=scan.sale_number,
+                               message=str(_l("Sale %(n)s: open Return to take goods back.", n=scan.sale_number)))
+        if scan.kind == "lot_label":
+            lot = inv.get_lot(session, scan.lot_label_id, store.id)
+            line, notices = add_item(session, actor, register, drug_id=lot.drug_id, lot_id=lot.id, settings=settings)
+            return ScanOutcome("added", line=line, notices=notices)
+        code = scan.retail_code
+        if scan.kind == "unknown" or not code:
+            reason = {"bad_check_digit": _l("the check digit is wrong — scan again or type the code"),
+                      "empty": _l("nothing was scanned")}.get(scan.error or "", _l("not a barcode Yaofang knows"))
+            raise InvalidInput(_l("Cannot read %(raw)s: %(why)s. Search the drug by name or pinyin initials.",
+                                  raw=(raw or "").strip()[:40], why=reason), code="unreadable_scan")
+        candidates = [code] + ([scan.gtin] if scan.gtin and scan.gtin != code else [])
+        drug = None
+        for c in candidates:
+            drug = session.exec(select(Drug).join(DrugBarcode, DrugBarcode.drug_id == Drug.id)
+                                .where(DrugBarcode.barcode == c)).first()
+            if drug:
+                break
+        if drug is None:
+            raise NotFound(_l("Unknown barcode %(code)s: search the drug by name or pinyin initials.", code=code),
+                           code="unknown_barcode")
+        lot_id = None
+        if scan.lot:  # the pack says which lot it is: sell that one (if it is sellable), not FEFO's pick
+            lot = session.exec(select(Lot).where(Lot.store_id == store.id, Lot.drug_id == drug.id,
+                                                 Lot.lot_no == scan.lot)).first()
+            if lot is None:
+                raise NotFound(_l("Lot %(lot)s of %(drug)s is not in this store's stock: check the pack.", lot=scan.lot,
+                                  drug=drug.display_name), code="unknown_lot")
+            lot_id = lot.id
+        line, notices = add_item(session, actor, register, drug_id=drug.id, lot_id=lot_id, settings=settings)
+        if "lot_may_include_serial" in scan.warnings:
+            notices.append(LineNotice("warning", str(_l("Check the lot number on the pack: the scanner sent no "
+                                                        "separator."))))
         return ScanOutcome("added", line=line, notices=notices)
-    code = scan.retail_code
-    if scan.kind == "unknown" or not code:
-        reason = {"bad_check_digit": _l("the check digit is wrong — scan again or type the code"),
-                  "empty": _l("nothing was scanned")}.get(scan.error or "", _l("not a barcode Yaofang knows"))
-        raise InvalidInput(_l("Cannot read %(raw)s: %(why)s. Search the drug by name or pinyin initials.",
-                              raw=(raw or "").strip()[:40], why=reason), code="unreadable_scan")
-    candidates = [code] + ([scan.gtin] if scan.gtin and scan.gtin != code else [])
-    drug = None
-    for c in candidates:
-        drug = session.exec(select(Drug).join(DrugBarcode, DrugBarcode.drug_id == Drug.id)
-                            .where(DrugBarcode.barcode == c)).first()
-        if drug:
-            break
-    if drug is None:
-        raise NotFound(_l("Unknown barcode %(code)s: search the drug by name or pinyin initials.", code=code),
-                       code="unknown_barcode")
-    lot_id = None
-    if scan.lot:  # the pack says which lot it is: sell that one (if it is sellable), not FEFO's pick
-        lot = session.exec(select(Lot).where(Lot.store_id == store.id, Lot.drug_id == drug.id,
-                                             Lot.lot_no == scan.lot)).first()
-        if lot is None:
-            raise NotFound(_l("Lot %(lot)s of %(drug)s is not in this store's stock: check the pack.", lot=scan.lot,
-                              drug=drug.display_name), code="unknown_lot")
-        lot_id = lot.id
-    line, notices = add_item(session, actor, register, drug_id=drug.id, lot_id=lot_id, settings=settings)
-    if "lot_may_include_serial" in scan.warnings:
-        notices.append(LineNotice("warning", str(_l("Check the lot number on the pack: the scanner sent no "
-                                                    "separator."))))
-    return ScanOutcome("added", line=line, notices=notices)
 
 
 # --- sales of given lots (for recalls) ------------------------------------------------------------------------------------
