@@ -207,10 +207,14 @@ def open_cart(session: Session, actor: Actor, register: Register) -> Cart:
     return cart
 
 
-def cart_lines(session: Session, cart_id: int):
-    return session.exec(select(CartLine, Drug, Lot).join(Drug, Drug.id == CartLine.drug_id)
-                        .join(Lot, Lot.id == CartLine.lot_id).where(CartLine.cart_id == cart_id)
-                        .order_by(CartLine.id)).all()
+def cart_lines(session: Session, cart_id: int, *, fresh: bool = False):
+    """The cart's lines with their drugs and lots; fresh=True overwrites objects the session already holds (the
+    commit must see a lock set since they were loaded)."""
+    stmt = (select(CartLine, Drug, Lot).join(Drug, Drug.id == CartLine.drug_id).join(Lot, Lot.id == CartLine.lot_id)
+            .where(CartLine.cart_id == cart_id).order_by(CartLine.id))
+    if fresh:
+        stmt = stmt.execution_options(populate_existing=True)
+    return session.exec(stmt).all()
 
 
 def line_quantity(line: CartLine, drug: Drug) -> int:
@@ -249,16 +253,16 @@ def _check_line_rules(session: Session, store: Store, cart: Cart, drug: Drug, lo
                              unit=drug.smallest_unit, lot=lot.lot_no, loc=location.name), code="insufficient_stock")
 
 
-def _ephedrine_packs(session: Session, cart: Cart) -> dict[int, float]:
+def _ephedrine_packs(session: Session, cart: Cart, rows=None) -> dict[int, float]:
     packs: dict[int, float] = {}
-    for line, drug, _lot in cart_lines(session, cart.id):
+    for line, drug, _lot in (cart_lines(session, cart.id) if rows is None else rows):
         if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
             packs[drug.id] = packs.get(drug.id, 0) + line_quantity(line, drug) / drug.units_per_package
     return packs
 
 
-def _check_ephedrine_limit(session: Session, cart: Cart) -> None:
-    total = sum(_ephedrine_packs(session, cart).values())
+def _check_ephedrine_limit(session: Session, cart: Cart, rows=None) -> None:
+    total = sum(_ephedrine_packs(session, cart, rows).values())
     if total > EPHEDRINE_MAX_PACKS:
         raise Conflict(_l("Ephedrine-combination drugs: at most %(n)d packs per sale.", n=EPHEDRINE_MAX_PACKS),
                        code="ephedrine_limit")
@@ -313,7 +317,7 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
             if not existing:
                 rows = [*rows, (line, drug, lot)]
         if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
-            _check_ephedrine_limit(session, cart)
+            _check_ephedrine_limit(session, cart, rows)
         notices = []
         for lot, _location, _packs in plan:
             if lot.expiry_date and (lot.expiry_date - today).days <= settings.near_expiry_warn_days:
@@ -633,14 +637,16 @@ def chain_hash(prev_hash: str, sale: Sale, lines, payments) -> str:
 
 def _next_number(session: Session, register: Register) -> tuple[int, str]:
     """Claim the next sale number of a register (row-locked until the sale commits or rolls back: no gaps)."""
-    if session.get(RegisterJournal, register.id) is None:
+    claim = (update(RegisterJournal).where(RegisterJournal.register_id == register.id)
+             .values(last_seq=RegisterJournal.last_seq + 1)
+             .returning(RegisterJournal.last_seq, RegisterJournal.last_hash)
+             .execution_options(synchronize_session=False))
+    row = session.execute(claim).first()
+    if row is None:  # the register's first sale
         session.add(RegisterJournal(register_id=register.id))
         session.flush()
-    seq, prev = session.execute(update(RegisterJournal).where(RegisterJournal.register_id == register.id)
-                                .values(last_seq=RegisterJournal.last_seq + 1)
-                                .returning(RegisterJournal.last_seq, RegisterJournal.last_hash)
-                                .execution_options(synchronize_session=False)).one()
-    return seq, prev
+        row = session.execute(claim).one()
+    return row[0], row[1]
 
 
 def sale_number(register: Register, seq: int) -> str:
@@ -724,16 +730,18 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
 
     settings = settings or PosSettings()
     key = validate_client_key(client_uuid)
-    store = session.get(Store, register.store_id)
-    earlier = _replayed(session, store.id, key, register)
-    if earlier is not None:
-        return earlier
     payments = _parse_tenders(tenders)
+    store_id = register.store_id
     try:
+        # One write transaction from the first read: nothing read before it is thrown away and reloaded.
         with transaction(session):
+            store = session.get(Store, store_id)
+            earlier = _replayed(session, store.id, key, register)
+            if earlier is not None:
+                return earlier
             shift = require_open_shift(session, register)
             cart = _get_cart(session, register)
-            rows = cart_lines(session, cart.id)
+            rows = cart_lines(session, cart.id, fresh=True)
             if not rows:
                 raise Conflict(_l("The cart is empty: scan something first."), code="cart_empty")
             today = inv.store_today(store)
@@ -749,16 +757,20 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
                     raise Conflict(_l("At most %(n)d drugs per prescription.", n=MAX_RX_DRUGS), code="rx_too_many")
                 if (today - prescription.issued_on).days > RX_VALID_DAYS:
                     raise Conflict(_l("The prescription is no longer valid."), code="rx_expired")
-            _check_ephedrine_limit(session, cart)
+            _check_ephedrine_limit(session, cart, rows)
             has_ephedrine = any(d.special_class == SpecialClass.EPHEDRINE_COMBINATION for _l, d, _lot in rows)
             if has_ephedrine and not (cart.buyer_name and ric.is_valid(cart.buyer_id_number or "")):
                 raise Conflict(_l("Ephedrine-combination drugs: register the buyer's name and ID number first."),
                                code="buyer_required")
             sale_lines: list[SaleLine] = []
             movements = []
+            postgres = is_postgres(session)
+            # The locations of every line in one query (then found in the session's identity map).
+            session.exec(select(Location).where(Location.id.in_({line.location_id for line, _d, _lot in rows}))).all()
             for n, (line, drug, lot) in enumerate(rows, start=1):
-                lot = session.get(Lot, lot.id, with_for_update={"read": True} if is_postgres(session) else None,
-                                  populate_existing=True)
+                if postgres:  # share-lock the lot so a quality lock cannot slip in before the commit
+                    lot = session.get(Lot, lot.id, with_for_update={"read": True}, populate_existing=True)
+                # (SQLite: cart_lines(fresh=True) read the lots inside this BEGIN IMMEDIATE transaction: current)
                 location = inv.get_location(session, line.location_id, store.id)
                 reasons = inv.sellability(drug, lot, location, today)
                 if reasons:  # e.g. locked by quality while the cart was open
@@ -817,7 +829,7 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
                                 "tenders": [p.tender for p in payments]})
     except IntegrityError as exc:
         session.rollback()
-        earlier = _replayed(session, store.id, key, register)
+        earlier = _replayed(session, store_id, key, register)
         if earlier is not None:  # the same submit raced itself: return the first sale
             return earlier
         if "trace" in str(exc.orig).lower():
