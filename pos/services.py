@@ -238,7 +238,7 @@ class LineNotice:
 
 
 def _check_line_rules(session: Session, store: Store, cart: Cart, drug: Drug, lot: Lot, location: Location,
-                      extra_units: int, today: date, rows=None) -> None:
+                      extra_units: int, today: date, rows=None, have: int | None = None) -> None:
     """The rules at add time (and, with extra_units=0, the same checks at commit via _check_cart)."""
     reasons = inv.sellability(drug, lot, location, today)
     if reasons:
@@ -247,7 +247,8 @@ def _check_line_rules(session: Session, store: Store, cart: Cart, drug: Drug, lo
                           details={"reasons": [str(r) for r in reasons]})
     rows = cart_lines(session, cart.id) if rows is None else rows
     in_cart = sum(line_quantity(l, d) for l, d, _lot in rows if l.lot_id == lot.id and l.location_id == location.id)
-    have = inv.available_quantity(session, lot.id, location.id)
+    if have is None:  # FEFO's plan already read the balance in this transaction
+        have = inv.available_quantity(session, lot.id, location.id)
     if in_cart + extra_units > have:
         raise NotSellable(_l("Only %(have)d %(unit)s of lot %(lot)s left at %(loc)s.", have=have,
                              unit=drug.smallest_unit, lot=lot.lot_no, loc=location.name), code="insufficient_stock")
@@ -292,12 +293,12 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
             lot = inv.get_lot(session, lot_id, store.id)
             if lot.drug_id != drug.id:
                 raise InvalidInput(_l("Lot %(lot)s is not a lot of %(drug)s.", lot=lot.lot_no, drug=drug.display_name))
-            plan = [(lot, _sellable_location_with(session, store, lot, units), packs)]
+            plan = [(lot, _sellable_location_with(session, store, lot, units), packs, None)]
         price = drug.unit_price_fen if split_pack else drug.retail_price_fen
         lines = []
-        for lot, location, line_packs in plan:
+        for lot, location, line_packs, have in plan:
             line_units = line_packs if split_pack else line_packs * drug.units_per_package
-            _check_line_rules(session, store, cart, drug, lot, location, line_units, today, rows)
+            _check_line_rules(session, store, cart, drug, lot, location, line_units, today, rows, have)
             existing = None
             if trace_code is None:
                 existing = next((l for l, _d, _lot in rows
@@ -319,7 +320,7 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
         if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
             _check_ephedrine_limit(session, cart, rows)
         notices = []
-        for lot, _location, _packs in plan:
+        for lot, _location, _packs, _have in plan:
             if lot.expiry_date and (lot.expiry_date - today).days <= settings.near_expiry_warn_days:
                 notices.append(LineNotice("warning", str(_l("Near expiry: lot %(lot)s expires on %(date)s — tell "
                                                             "the buyer.", lot=lot.lot_no, date=lot.expiry_date))))
@@ -333,9 +334,9 @@ def add_item(session: Session, actor: Actor, register: Register, *, drug_id: int
 
 
 def _fefo_plan(session: Session, store: Store, cart: Cart, drug: Drug, units: int, split_pack: bool,
-               today: date, rows) -> list[tuple[Lot, Location, int]]:
+               today: date, rows) -> list[tuple[Lot, Location, int, int]]:
     """Whole packs from the sellable lots in FEFO order, net of what the cart already holds; several lines when
-    the first lot cannot cover the quantity alone."""
+    the first lot cannot cover the quantity alone. Each entry: lot, location, packs, the balance read."""
     allocation = inv.allocate_fefo(session, store, drug.id, inv.MAX_MOVEMENT_QUANTITY, today=today)
     held = {}
     for l, d, _lot in rows:
@@ -347,7 +348,8 @@ def _fefo_plan(session: Session, store: Store, cart: Cart, drug: Drug, units: in
         free = pick.quantity - held.get((pick.lot_id, pick.location_id), 0)
         take = min(wanted, max(0, free) // per_pack)
         if take:
-            plan.append((inv.get_lot(session, pick.lot_id), inv.get_location(session, pick.location_id), take))
+            plan.append((inv.get_lot(session, pick.lot_id), inv.get_location(session, pick.location_id), take,
+                         pick.quantity))
             wanted -= take
         if not wanted:
             return plan
