@@ -488,14 +488,22 @@ def record_recovery(session: Session, actor: Actor, recall_id: int, *, lot_id: i
                                                     RecallLot.store_id == actor.store_id)).first()
         if link is None:
             raise InvalidInput(_l("That lot is not part of this recall in your store."), code="not_recalled")
+        sales = [s for s in recall_sales(session, recall.id, actor.store_id, finder) if s.lot_id == lot_id]
         if sale_number:
-            sale = next((s for s in recall_sales(session, recall.id, actor.store_id, finder)
-                         if s.sale_number == sale_number and s.lot_id == lot_id), None)
+            sale = next((s for s in sales if s.sale_number == sale_number), None)
             if sale is None:
                 raise InvalidInput(_l("Sale %(n)s did not sell this lot.", n=sale_number), code="not_sold")
             if quantity > sale.sold - sale.recovered:
                 raise Conflict(_l("Only %(n)d of sale %(s)s is still to recover.", n=sale.sold - sale.recovered,
                                   s=sale_number), code="too_many")
+        else:  # brought back without a ticket: never more than this store sold of the lot and has not recovered
+            unnamed = session.exec(select(func.coalesce(func.sum(RecallRecovery.quantity), 0)).where(
+                RecallRecovery.recall_id == recall.id, RecallRecovery.lot_id == lot_id,
+                RecallRecovery.store_id == actor.store_id, RecallRecovery.sale_number == "")).one()
+            left = sum(s.sold - s.recovered for s in sales) - unnamed
+            if quantity > left:
+                raise Conflict(_l("Only %(n)d of this lot sold here is still to recover.", n=max(left, 0)),
+                               code="too_many")
         row = RecallRecovery(recall_id=recall.id, store_id=actor.store_id, lot_id=lot_id, sale_number=sale_number,
                              quantity=quantity, note=note, recorded_by_id=actor.user_id, at=clock.now())
         session.add(row)

@@ -235,6 +235,9 @@ def test_recall_locks_the_lots_and_lists_their_sales_net_of_returns(world):
                       finder=pos.sales_of_lots)
     recovered = {s.sale_number: s.recovered for s in q.recall_sales(db, recall.id, finder=pos.sales_of_lots)}
     assert recovered[second.sale_number] == 36
+    with pytest.raises(Conflict):  # without a ticket: at most what is still out (36 of the first sale)
+        q.record_recovery(db, qm, recall.id, lot_id=lot.id, quantity=37, finder=pos.sales_of_lots)
+    q.record_recovery(db, qm, recall.id, lot_id=lot.id, quantity=36, finder=pos.sales_of_lots)
     with pytest.raises(InvalidInput):
         q.close_recall(db, qm, recall.id, note="")
     q.close_recall(db, qm, recall.id, note="已全部追回")
