@@ -177,8 +177,10 @@ class ExpiryTierMark(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("lot_id", "tier_days"), Index("ix_expiry_tier_mark_store_on", "store_id",
                                                                         "marked_on"))
     id: Optional[int] = Field(default=None, primary_key=True)
-    store_id: int = Field(foreign_key="store.id")
-    lot_id: int = Field(foreign_key="lot.id")
+    # No foreign keys, deliberately: the rows are written only by the job's INSERT … SELECT from the lot table
+    # itself (lots are never deleted), and on PostgreSQL the per-row FK checks were 60 % of the first night's run.
+    store_id: int
+    lot_id: int
     tier_days: int
     expiry_date: date
     marked_on: date  # the store's business date when the job saw it

@@ -76,8 +76,6 @@ def upgrade() -> None:
     sa.Column('tier_days', sa.Integer(), nullable=False),
     sa.Column('expiry_date', sa.Date(), nullable=False),
     sa.Column('marked_on', sa.Date(), nullable=False),
-    sa.ForeignKeyConstraint(['lot_id'], ['lot.id'], name=op.f('fk_expiry_tier_mark_lot_id_lot')),
-    sa.ForeignKeyConstraint(['store_id'], ['store.id'], name=op.f('fk_expiry_tier_mark_store_id_store')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_expiry_tier_mark')),
     sa.UniqueConstraint('lot_id', 'tier_days', name=op.f('uq_expiry_tier_mark_lot_id_tier_days'))
     )
