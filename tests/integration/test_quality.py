@@ -153,11 +153,21 @@ def test_quality_records_are_append_only(world):
     report = q.flag_suspect(world.session, world.actor("cashier"), lot.id, found_where="counter", note="异味")
     record = q.declare_nonconforming(world.session, world.actor("quality_manager"), lot.id,
                                      reason="suspected_quality", note="异味")
+    near = world.lot(qty=3, expiry_days=20)
+    q.mark_expiry_tiers(world.session, Actor.system("test"), (180, 90, 30))
+    mark = world.session.exec(select(ExpiryTierMark).where(ExpiryTierMark.lot_id == near.id)).one()
+    recall = q.issue_recall(world.session, world.actor("quality_manager"), drug_id=near.drug_id,
+                            lot_nos=[near.lot_no], level=3, reason="预防性召回")
+    recovery = q.record_recovery(world.session, world.actor("quality_manager"), recall.id, lot_id=near.id, quantity=1,
+                                 finder=lambda s, ids, store: [{"store_id": world.store.id, "sale_number": "",
+                                                               "at": None, "lot_id": near.id, "quantity": 1}])
     conn = world.session.connection()
-    for table, row_id in (("suspect_report", report.id), ("nonconforming_record", record.id)):
+    for table, row_id in (("suspect_report", report.id), ("nonconforming_record", record.id),
+                          ("expiry_tier_mark", mark.id), ("recall_recovery", recovery.id)):
         with pytest.raises((IntegrityError, DBAPIError)):
             with conn.begin_nested():
-                conn.exec_driver_sql(f"UPDATE {table} SET note = 'edited' WHERE id = {row_id}")
+                column = "tier_days" if table == "expiry_tier_mark" else "note"
+                conn.exec_driver_sql(f"UPDATE {table} SET {column} = {column} WHERE id = {row_id}")
         with pytest.raises((IntegrityError, DBAPIError)):
             with conn.begin_nested():
                 conn.exec_driver_sql(f"DELETE FROM {table} WHERE id = {row_id}")
