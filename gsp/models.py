@@ -284,3 +284,266 @@ class EnvironmentMeasure(SQLModel, table=True):
     measure: str = Field(sa_type=Text)
     actor_id: Optional[int] = Field(default=None, foreign_key="user.id")
     at: datetime = ts_field()
+
+
+# --- procurement: qualified suppliers and drugs (首营), purchase orders, receiving, acceptance, returns -----------------
+# Suppliers and drugs are chain-wide master data (a chain's quality manager qualifies them once, as for the drug
+# master); orders, receipts, inspections and returns belong to one store.
+
+class QualificationStatus(StrEnum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
+class Supplier(SQLModel, table=True):
+    """首营企业: submitted by a purchaser, approved or rejected by a quality manager (never the same person)."""
+
+    __tablename__ = "supplier"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    code: str = Field(max_length=32, unique=True)
+    name: str = Field(max_length=160)
+    credit_code: str = Field(max_length=18, unique=True)  # 统一社会信用代码
+    kind: str = Field(default="wholesaler", sa_type=String(16))  # wholesaler / manufacturer
+    address: str = Field(default="", max_length=255)
+    contact: str = Field(default="", max_length=120)
+    business_scope: str = Field(default="", sa_type=Text)  # 经营范围, one item per line
+    status: str = Field(default=QualificationStatus.PENDING, sa_type=String(16), index=True)
+    spler_pmtno: str = Field(default="", max_length=64)  # NHSA 3503 supplier licence number
+    submitted_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    submitted_at: datetime = ts_field()
+    decided_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    decided_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    decision_note: str = Field(default="", sa_type=Text)
+
+
+class SupplierLicenceKind(StrEnum):
+    TRADE = "trade"  # 药品经营许可证
+    MANUFACTURING = "manufacturing"  # 药品生产许可证
+    BUSINESS = "business"  # 营业执照
+    GSP = "gsp"  # GSP 证书 (or its equivalent since 2019: the trade licence's inspection record)
+    GMP = "gmp"  # GMP 证书
+    QUALITY_AGREEMENT = "quality_agreement"  # 质量保证协议
+
+
+class SupplierLicence(SQLModel, table=True):
+    """A licence on file. A renewal is a new row of the same kind; the latest one counts."""
+
+    __tablename__ = "supplier_licence"
+    __table_args__ = (CheckConstraint("valid_until IS NULL OR valid_from IS NULL OR valid_until >= valid_from",
+                                      name="validity"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    supplier_id: int = Field(foreign_key="supplier.id", index=True)
+    kind: str = Field(sa_type=String(24))
+    number: str = Field(max_length=64)
+    scope: str = Field(default="", sa_type=Text)
+    valid_from: Optional[date] = None
+    valid_until: Optional[date] = None  # None: no end date (e.g. a business licence 长期)
+    added_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    added_at: datetime = ts_field()
+
+
+class SupplierRep(SQLModel, table=True):
+    """An authorised sales representative (销售人员授权委托书) of a supplier."""
+
+    __tablename__ = "supplier_rep"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    supplier_id: int = Field(foreign_key="supplier.id", index=True)
+    name: str = Field(max_length=64)
+    id_number: str = Field(max_length=18)
+    authorisation_no: str = Field(default="", max_length=64)
+    scope: str = Field(default="", sa_type=Text)
+    valid_until: date
+    added_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    added_at: datetime = ts_field()
+
+
+class DrugRequestKind(StrEnum):
+    NEW = "new"  # 首营品种
+    CHANGE = "change"  # a change to approved master data
+
+
+class DrugRequest(SQLModel, table=True):
+    """A drug's first-time qualification or a change to its master data, waiting for a quality manager. `changes`
+    holds the new values (JSON), `before` the values they replace; both stay as the record of the change."""
+
+    __tablename__ = "drug_request"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    drug_id: int = Field(foreign_key="drug.id", index=True)
+    kind: str = Field(sa_type=String(16))
+    changes: str = Field(default="{}", sa_type=Text)
+    before: str = Field(default="{}", sa_type=Text)
+    documents: str = Field(default="", sa_type=Text)  # papers on file: 注册证/批件, 质量标准, 检验报告, 说明书 …
+    reason: str = Field(default="", sa_type=Text)
+    status: str = Field(default=QualificationStatus.PENDING, sa_type=String(16), index=True)
+    submitted_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    submitted_at: datetime = ts_field()
+    decided_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    decided_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    decision_note: str = Field(default="", sa_type=Text)
+
+
+class OrderStatus(StrEnum):
+    DRAFT = "draft"
+    CONFIRMED = "confirmed"  # the purchase plan (采购计划) receiving works against
+    CLOSED = "closed"  # everything received, or closed by the purchaser
+    CANCELLED = "cancelled"
+
+
+class PurchaseOrder(SQLModel, table=True):
+    __tablename__ = "purchase_order"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    number: str = Field(max_length=32, unique=True)
+    supplier_id: int = Field(foreign_key="supplier.id", index=True)
+    rep_id: Optional[int] = Field(default=None, foreign_key="supplier_rep.id")
+    status: str = Field(default=OrderStatus.DRAFT, sa_type=String(16), index=True)
+    note: str = Field(default="", sa_type=Text)
+    created_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    created_at: datetime = ts_field()
+    confirmed_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    confirmed_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    closed_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    closed_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    close_note: str = Field(default="", sa_type=Text)
+
+
+class PurchaseOrderLine(SQLModel, table=True):
+    """Quantities in smallest units (entered as packages); cost per package in fen."""
+
+    __tablename__ = "purchase_order_line"
+    __table_args__ = (UniqueConstraint("order_id", "drug_id"), CheckConstraint("quantity > 0", name="quantity"),
+                      CheckConstraint("unit_cost_fen >= 0", name="unit_cost"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    order_id: int = Field(foreign_key="purchase_order.id", index=True)
+    store_id: int = Field(foreign_key="store.id")
+    drug_id: int = Field(foreign_key="drug.id")
+    quantity: int
+    unit_cost_fen: int = 0
+
+
+class Receipt(SQLModel, table=True):
+    """收货: one delivery against a confirmed order. Lines are GSP records (append-only)."""
+
+    __tablename__ = "receipt"
+    __table_args__ = (UniqueConstraint("store_id", "client_uuid"),
+                      UniqueConstraint("supplier_id", "delivery_note_no"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    number: str = Field(max_length=32, unique=True)
+    order_id: int = Field(foreign_key="purchase_order.id", index=True)
+    supplier_id: int = Field(foreign_key="supplier.id")
+    delivery_note_no: str = Field(max_length=64)  # 随货同行单号
+    client_uuid: str = Field(max_length=64)
+    received_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    received_at: datetime = ts_field()
+
+
+class ReceiptLine(SQLModel, table=True):
+    """One lot as it arrived: quantities in smallest units. Arrival temperature in tenths of a degree (cold chain).
+    A line that needs a quality manager's decision (short remaining shelf life) waits for a ReceiptDecision."""
+
+    __tablename__ = "receipt_line"
+    __table_args__ = (CheckConstraint("quantity_received >= 0", name="received"),
+                      CheckConstraint("quantity_refused >= 0", name="refused"),
+                      CheckConstraint("quantity_received + quantity_refused > 0", name="something"),
+                      CheckConstraint("lot_id IS NOT NULL OR quantity_received = 0", name="lot_when_received"),
+                      CheckConstraint("expiry_date > production_date", name="dates"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    receipt_id: int = Field(foreign_key="receipt.id", index=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    order_line_id: int = Field(foreign_key="purchase_order_line.id", index=True)
+    drug_id: int = Field(foreign_key="drug.id")
+    lot_no: str = Field(max_length=40)  # as on the pack, kept for refused goods too
+    production_date: date
+    expiry_date: date
+    lot_id: Optional[int] = Field(default=None, foreign_key="lot.id", index=True)  # None: everything refused
+    quantity_received: int
+    quantity_refused: int = 0
+    refuse_reason: str = Field(default="", sa_type=Text)
+    cases: int = 0  # whole cases (件) received, for the sampling rule
+    part_cases: int = 0  # opened / mixed cases (零货、拼箱)
+    arrival_temp_dc: Optional[int] = None
+    waiting_location_id: int = Field(foreign_key="location.id")  # pending (yellow) area, or cold for cold chain
+    needs_decision: str = Field(default="", max_length=32)  # "short_shelf_life" or ""
+    gtin: str = Field(default="", max_length=14)
+    trace_code: str = Field(default="", max_length=20)
+
+
+class ReceiptDecision(SQLModel, table=True):
+    """A quality manager's decision on a receipt line that needed one (append-only)."""
+
+    __tablename__ = "receipt_decision"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id")
+    receipt_line_id: int = Field(foreign_key="receipt_line.id", unique=True)
+    approved: bool
+    note: str = Field(sa_type=Text)
+    decided_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    decided_at: datetime = ts_field()
+
+
+class Inspection(SQLModel, table=True):
+    """验收记录 (append-only): one per receipt line. Sample quantity in minimum packs."""
+
+    __tablename__ = "inspection"
+    __table_args__ = (CheckConstraint("accepted_qty >= 0 AND rejected_qty >= 0", name="quantities"),
+                      CheckConstraint("conclusion IN ('accepted', 'partly_accepted', 'rejected')",
+                                      name="conclusion"))
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    receipt_line_id: int = Field(foreign_key="receipt_line.id", unique=True)
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    required_sample: int
+    sampled: int
+    appearance_ok: bool
+    packaging_ok: bool
+    label_ok: bool  # label and leaflet (标签、说明书)
+    report_ok: bool  # test report (检验报告) on file for the lot
+    accepted_qty: int
+    rejected_qty: int
+    reject_reason: str = Field(default="", sa_type=Text)
+    conclusion: str = Field(sa_type=String(16))
+    location_id: Optional[int] = Field(default=None, foreign_key="location.id")  # where the accepted stock went
+    note: str = Field(default="", sa_type=Text)
+    inspector_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    at: datetime = ts_field()
+
+
+class ReturnStatus(StrEnum):
+    REQUESTED = "requested"
+    DONE = "done"  # both approvals given: stock has left by return movements
+    REJECTED = "rejected"
+
+
+class PurchaseReturn(SQLModel, table=True):
+    """采购退回: requested by a purchaser, approved by the quality manager and by finance (two different people,
+    neither the requester); the second approval posts the return movements."""
+
+    __tablename__ = "purchase_return"
+    id: Optional[int] = Field(default=None, primary_key=True)
+    store_id: int = Field(foreign_key="store.id", index=True)
+    number: str = Field(max_length=32, unique=True)
+    supplier_id: int = Field(foreign_key="supplier.id")
+    reason: str = Field(sa_type=Text)
+    status: str = Field(default=ReturnStatus.REQUESTED, sa_type=String(16), index=True)
+    requested_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    requested_at: datetime = ts_field()
+    quality_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    quality_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    finance_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    finance_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    rejected_by_id: Optional[int] = Field(default=None, foreign_key="user.id")
+    rejected_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)
+    reject_note: str = Field(default="", sa_type=Text)
+
+
+class PurchaseReturnLine(SQLModel, table=True):
+    __tablename__ = "purchase_return_line"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity"),)
+    id: Optional[int] = Field(default=None, primary_key=True)
+    return_id: int = Field(foreign_key="purchase_return.id", index=True)
+    store_id: int = Field(foreign_key="store.id")
+    lot_id: int = Field(foreign_key="lot.id", index=True)
+    location_id: int = Field(foreign_key="location.id")
+    quantity: int

@@ -84,6 +84,7 @@ class Drug(SQLModel, table=True):
     storage_max_c: Optional[int] = None
     key_curing: bool = False
     category: str = Field(default=DrugCategory.WESTERN, sa_type=String(16))
+    scope_item: str = Field(default="", max_length=32)  # 经营范围 item, e.g. 生物制品; "" = the category's own
     approval_status: str = Field(default=ApprovalStatus.PENDING, sa_type=String(16), index=True)
     active: bool = True
     retail_price_fen: int = 0  # per package

@@ -36,6 +36,13 @@ APPEND_ONLY_TABLES: dict[str, tuple[tuple[str, ...], ...]] = {
     "curing_record": (("id",),),
     "environment_reading": (("id",),),
     "environment_measure": (("id",),),
+    # Procurement: what arrived, the quality manager's decisions on it, the acceptance records, supplier licences
+    # (a renewal is a new row).
+    "receipt": (("id",), ("number",), ("store_id", "client_uuid"), ("supplier_id", "delivery_note_no")),
+    "receipt_line": (("id",),),
+    "receipt_decision": (("id",), ("receipt_line_id",)),
+    "inspection": (("id",), ("receipt_line_id",)),
+    "supplier_licence": (("id",),),
 }
 
 PG_FUNCTION = """
