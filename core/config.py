@@ -53,6 +53,7 @@ def load_config(overrides: dict | None = None) -> dict:
         "PG_BIN_DIR": None,  # where pg_dump / pg_restore live, if not on PATH
         "LICENCE_WARNING_DAYS": 30,
         "SLOW_MOVER_DAYS": 90,  # stock check: no sale or issue for this many days makes a slow mover
+        "RECEIVING_MIN_SHELF_LIFE_MONTHS": 6,  # a lot received with less shelf life left needs the quality manager
     }
     # Instance file: instance/config.json (optional), for settings an operator keeps out of the environment.
     cfg_file = instance / "config.json"

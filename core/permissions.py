@@ -62,6 +62,15 @@ class Perm(StrEnum):
     STOCKTAKE_COUNT = "stocktake.count"  # count in a stocktake (blind)
     STOCKTAKE_MANAGE = "stocktake.manage"  # start a stocktake (freeze expected quantities), verify counts
     STOCKTAKE_APPROVE = "stocktake.approve"  # approve the variance: posts gain/loss movements
+    PROCUREMENT_READ = "procurement.read"  # suppliers, drug requests, orders, receipts, inspections, returns
+    QUALIFICATION_SUBMIT = "qualification.submit"  # purchaser: submit a supplier (首营企业) or drug (首营品种)
+    QUALIFICATION_APPROVE = "qualification.approve"  # quality manager: approve them, decide receiving exceptions
+    PURCHASE_ORDER = "purchase.order"  # draft, confirm, close purchase orders
+    PURCHASE_RECEIVE = "purchase.receive"  # receive goods against a confirmed order (收货)
+    PURCHASE_INSPECT = "purchase.inspect"  # acceptance inspection (验收)
+    PURCHASE_RETURN_REQUEST = "purchase_return.request"
+    PURCHASE_RETURN_QUALITY = "purchase_return.quality"  # the quality head's approval of a purchase return
+    PURCHASE_RETURN_FINANCE = "purchase_return.finance"  # finance's approval of a purchase return
 
 
 ALL_ROLES = frozenset(Role)
@@ -75,10 +84,13 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
                                                  Perm.USER_READ, Perm.JOB_READ, Perm.QUALITY_LOCK,
                                                  Perm.QUALITY_DESTROY, Perm.CURING_RECORD,
                                                  Perm.ENVIRONMENT_RECORD, Perm.STOCKTAKE_COUNT,
-                                                 Perm.STOCKTAKE_MANAGE}),
-    Role.PURCHASER: frozenset(_EVERYONE),
-    Role.RECEIVER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.ENVIRONMENT_RECORD, Perm.STOCKTAKE_COUNT}),
-    Role.INSPECTOR: frozenset(_EVERYONE | {Perm.STOCKTAKE_COUNT}),
+                                                 Perm.STOCKTAKE_MANAGE, Perm.PROCUREMENT_READ,
+                                                 Perm.QUALIFICATION_APPROVE, Perm.PURCHASE_RETURN_QUALITY}),
+    Role.PURCHASER: frozenset(_EVERYONE | {Perm.PROCUREMENT_READ, Perm.QUALIFICATION_SUBMIT, Perm.PURCHASE_ORDER,
+                                           Perm.PURCHASE_RETURN_REQUEST}),
+    Role.RECEIVER: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.ENVIRONMENT_RECORD, Perm.STOCKTAKE_COUNT,
+                                          Perm.PROCUREMENT_READ, Perm.PURCHASE_RECEIVE}),
+    Role.INSPECTOR: frozenset(_EVERYONE | {Perm.STOCKTAKE_COUNT, Perm.PROCUREMENT_READ, Perm.PURCHASE_INSPECT}),
     Role.CURATOR: frozenset(_EVERYONE | {Perm.STOCK_TRANSFER, Perm.CURING_RECORD, Perm.ENVIRONMENT_RECORD,
                                          Perm.STOCKTAKE_COUNT}),
     Role.PHARMACIST: frozenset(_EVERYONE | {Perm.POS_SELL, Perm.POS_REVIEW_RX, Perm.POS_CHOOSE_LOT,
@@ -89,9 +101,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Perm]] = {
                                                Perm.POS_PRICE_OVERRIDE, Perm.POS_APPROVE_RETURN,
                                                Perm.POS_DAY_CLOSE, Perm.SALES_READ, Perm.QUALITY_DESTROY,
                                                Perm.ENVIRONMENT_RECORD, Perm.STOCKTAKE_COUNT,
-                                               Perm.STOCKTAKE_MANAGE, Perm.STOCKTAKE_APPROVE}),
+                                               Perm.STOCKTAKE_MANAGE, Perm.STOCKTAKE_APPROVE,
+                                               Perm.PROCUREMENT_READ}),
     Role.FINANCE: frozenset(_EVERYONE | {Perm.STOCK_VERIFY, Perm.AUDIT_READ, Perm.SALES_READ,
-                                         Perm.STOCKTAKE_APPROVE}),
+                                         Perm.STOCKTAKE_APPROVE, Perm.PROCUREMENT_READ,
+                                         Perm.PURCHASE_RETURN_FINANCE}),
 }
 
 

@@ -33,6 +33,11 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
 
 
 def register_error_handlers(app) -> None:
+    @app.before_request
+    def _refuse_nul_in_forms():
+        if request.form and _has_nul(list(request.form.items(multi=True))):
+            return error_response(400, "invalid_text", _("Text must not contain NUL characters."))
+
     @app.errorhandler(YaofangError)
     def _domain_error(exc: YaofangError):
         return error_response(exc.status, exc.code, str(exc.message), exc.details)
@@ -64,7 +69,23 @@ def json_body() -> dict:
                                code="invalid_json")
     if not isinstance(data, dict):
         raise MalformedRequest(_l("The request body must be a JSON object."), code="invalid_json")
+    if _has_nul(data):
+        raise InvalidInput(_l("Text must not contain NUL characters."), code="invalid_text")
     return data
+
+
+def _has_nul(value) -> bool:
+    """Text with a NUL character anywhere in a JSON value or form (PostgreSQL cannot store it; refused on both)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend([*item, *item.values()])
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            return True
+    return False
 
 
 def int_arg(name: str, default: int | None = None, *, minimum: int = 0, maximum: int = 10**9) -> int | None:

@@ -27,3 +27,10 @@ def make_in_store_ean13(number: int, prefix: str = "29") -> str:
     if len(body) != 12:
         raise ValueError("in-store number too long")
     return body + str(gs1_check_digit(body))
+
+
+def lot_label_code(lot_id: int) -> str:
+    """The Code 128 payload of a lot label ("YL" + 8 digits), which the scan decoder reads back as kind lot_label."""
+    if not 0 < lot_id < 10**8:
+        raise ValueError(f"lot id {lot_id} does not fit a lot label")
+    return f"YL{lot_id:08d}"

@@ -82,9 +82,6 @@ def drug_barcodes(session: Session, drug_id: int) -> list[DrugBarcode]:
 
 # --- drug master -----------------------------------------------------------------------------------------------------
 
-DRUG_TEXT_LIMITS = {"generic_name": 120, "trade_name": 120, "dosage_form": 40, "specification": 120,
-                    "package_unit": 16, "smallest_unit": 16, "manufacturer": 160, "approval_no": 64, "hi_class": 8}
-
 
 def _enum_value(enum, value, label):
     try:
@@ -93,31 +90,49 @@ def _enum_value(enum, value, label):
         raise InvalidInput(_l("Unknown %(field)s: %(value)s", field=label, value=value))
 
 
-def create_drug(session: Session, actor: Actor, *, code: str, generic_name: str, barcodes: list[tuple[str, str]] = (),
-                valuable_threshold_fen: int = 10000, **fields) -> Drug:
-    """Enter a drug into the master data. It stays PENDING (unsellable) until quality approves it."""
-    code = (code or "").strip()
-    generic_name = (generic_name or "").strip()
-    if not code or len(code) > 32:
-        raise InvalidInput(_l("Drug code is required (at most 32 characters)."))
-    if not generic_name:
-        raise InvalidInput(_l("Generic name is required."))
+DRUG_TEXT_LIMITS = {"generic_name": 120, "trade_name": 120, "dosage_form": 40, "specification": 120,
+                    "package_unit": 16, "smallest_unit": 16, "manufacturer": 160, "approval_no": 64, "hi_class": 8,
+                    "scope_item": 32, "hi_code": 30, "nmpa_code": 14}
+DRUG_ENUMS = {"rx_class": RxClass, "special_class": SpecialClass, "storage_class": StorageClass,
+              "category": DrugCategory, "approval_status": ApprovalStatus}
+
+
+def check_drug_fields(fields: dict) -> dict:
+    """Validate master-data fields (as given to create_drug or update_drug); returns them with enums normalised."""
+    fields = dict(fields)
+    if "generic_name" in fields:
+        fields["generic_name"] = (fields["generic_name"] or "").strip()
+        if not fields["generic_name"]:
+            raise InvalidInput(_l("Generic name is required."))
     for name, limit in DRUG_TEXT_LIMITS.items():
         if name in fields and fields[name] is not None and len(str(fields[name])) > limit:
             raise InvalidInput(_l("%(field)s is longer than %(n)d characters.", field=name, n=limit))
     units = fields.get("units_per_package", 1)
-    if not isinstance(units, int) or not 1 <= units <= 10000:
+    if isinstance(units, bool) or not isinstance(units, int) or not 1 <= units <= 10000:
         raise InvalidInput(_l("Units per package must be a whole number from 1 to 10000."))
     price = fields.get("retail_price_fen", 0)
-    if not isinstance(price, int) or not 0 <= price <= 100_000_000:
+    if isinstance(price, bool) or not isinstance(price, int) or not 0 <= price <= 100_000_000:
         raise InvalidInput(_l("Retail price must be between 0 and 1,000,000 yuan."))
-    for key, enum in (("rx_class", RxClass), ("special_class", SpecialClass), ("storage_class", StorageClass),
-                      ("category", DrugCategory), ("approval_status", ApprovalStatus)):
+    for key, enum in DRUG_ENUMS.items():
         if key in fields:
             fields[key] = _enum_value(enum, fields[key], key)
+    for name in DRUG_TEXT_LIMITS:
+        if name in fields and fields[name] is not None and not isinstance(fields[name], str):
+            raise InvalidInput(_l("%(field)s must be text.", field=name))
     nmpa = fields.get("nmpa_code")
     if nmpa and (len(nmpa) != 14 or not nmpa.isdigit()):
         raise InvalidInput(_l("本位码 must be 14 digits."))
+    return fields
+
+
+def create_drug(session: Session, actor: Actor, *, code: str, generic_name: str, barcodes: list[tuple[str, str]] = (),
+                valuable_threshold_fen: int = 10000, **fields) -> Drug:
+    """Enter a drug into the master data. It stays PENDING (unsellable) until quality approves it."""
+    code = (code or "").strip()
+    if not code or len(code) > 32:
+        raise InvalidInput(_l("Drug code is required (at most 32 characters)."))
+    fields = check_drug_fields({**fields, "generic_name": generic_name})
+    generic_name = fields.pop("generic_name")
     checked_codes = []
     for barcode, kind in barcodes:
         kind = _enum_value(BarcodeKind, kind, "barcode kind")
@@ -125,6 +140,8 @@ def create_drug(session: Session, actor: Actor, *, code: str, generic_name: str,
             raise InvalidInput(_l("Barcode %(code)s has a wrong check digit or length.", code=barcode),
                                code="invalid_barcode")
         checked_codes.append((barcode, kind))
+    if len({barcode for barcode, _kind in checked_codes}) != len(checked_codes):
+        raise InvalidInput(_l("A barcode is listed twice."), code="invalid_barcode")
     with transaction(session):
         if session.exec(select(Drug.id).where(Drug.code == code)).first():
             raise Conflict(_l("Drug code %(code)s is already in use.", code=code))
@@ -142,6 +159,34 @@ def create_drug(session: Session, actor: Actor, *, code: str, generic_name: str,
                      after={"code": code, "generic_name": generic_name, "approval_no": drug.approval_no,
                             "barcodes": [b for b, _ in checked_codes]})
     return drug
+
+
+# Master-data fields a change request may touch (code and barcodes identify the drug and stay).
+EDITABLE_DRUG_FIELDS = ("generic_name", "trade_name", "dosage_form", "specification", "package_unit",
+                        "smallest_unit", "units_per_package", "manufacturer", "approval_no", "nmpa_code", "hi_code",
+                        "rx_class", "special_class", "storage_class", "key_curing", "category", "scope_item",
+                        "retail_price_fen")
+
+
+def update_drug(session: Session, actor: Actor, drug_id: int, changes: dict, *, reason: str,
+                valuable_threshold_fen: int = 10000) -> tuple[dict, dict]:
+    """Apply approved changes to a drug's master data; returns (before, after) of the fields that changed, which
+    the audit event keeps."""
+    unknown = sorted(set(changes) - set(EDITABLE_DRUG_FIELDS))
+    if unknown:
+        raise InvalidInput(_l("These fields cannot be changed: %(fields)s", fields=", ".join(unknown)))
+    with transaction(session):
+        drug = get_drug(session, drug_id)
+        merged = check_drug_fields({**{k: getattr(drug, k) for k in EDITABLE_DRUG_FIELDS}, **changes})
+        before = {k: getattr(drug, k) for k in changes if getattr(drug, k) != merged[k]}
+        after = {k: merged[k] for k in before}
+        for key, value in after.items():
+            setattr(drug, key, value)
+        drug.pinyin = _drug_pinyin(drug.generic_name, drug.trade_name)
+        drug.valuable = drug.retail_price_fen > valuable_threshold_fen
+        session.add(drug)
+        record_audit(session, actor, "drug.update", "drug", drug.id, before=before, after=after, reason=reason)
+    return before, after
 
 
 def set_drug_approval(session: Session, actor: Actor, drug_id: int, status: str, reason: str = "") -> Drug:
@@ -236,7 +281,8 @@ def get_lot(session: Session, lot_id: int, store_id: int | None = None, *, for_u
 LOT_TRANSITIONS: dict[str, frozenset[str]] = {
     LotStatus.PENDING_INSPECTION: frozenset({LotStatus.RELEASED, LotStatus.NONCONFORMING, LotStatus.RETURNED,
                                              LotStatus.LOCKED}),
-    LotStatus.RELEASED: frozenset({LotStatus.LOCKED, LotStatus.RECALLED, LotStatus.NONCONFORMING}),
+    LotStatus.RELEASED: frozenset({LotStatus.LOCKED, LotStatus.RECALLED, LotStatus.NONCONFORMING,
+                                   LotStatus.RETURNED}),  # returned: all of it went back to the supplier
     LotStatus.LOCKED: frozenset({LotStatus.RELEASED, LotStatus.NONCONFORMING, LotStatus.RECALLED,
                                  LotStatus.RETURNED}),
     LotStatus.NONCONFORMING: frozenset({LotStatus.DESTROYED, LotStatus.RETURNED}),
