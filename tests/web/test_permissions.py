@@ -44,6 +44,9 @@ def url_args(world):
     from tests.integration.quality_helpers import quality_url_args
 
     quality_args = quality_url_args(world)  # destruction_id, stop_id, recall_id
+    from tests.integration.procurement_helpers import procurement_url_args
+
+    quality_args.update(procurement_url_args(world))  # supplier, order, receipt, receipt line, request, return
     return {**curing_args, **quality_args, "drug_id": world.drug["LHQW"].id, "lot_id": lot.id, "location_id": world.loc["A01"].id,
             "name": "stock_verify", "code": "POS1", "sale_id": sale.id, "line_id": line.id, "cart_id": cart.id,
             "stocktake_id": stocktake.id}
