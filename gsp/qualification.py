@@ -371,7 +371,26 @@ def supplier_licence_warnings(session: Session, today: date, until: date) -> lis
     return warnings
 
 
+def rep_authorisation_warnings(session: Session, today: date, until: date) -> list[LicenceWarning]:
+    """Sales representatives' authorisations ending by `until`, unless the same person has a later one on file."""
+    newer = aliased(SupplierRep)
+    renewed = exists().where(and_(newer.supplier_id == SupplierRep.supplier_id,
+                                  newer.id_number == SupplierRep.id_number,
+                                  newer.valid_until > SupplierRep.valid_until))
+    rows = session.exec(select(SupplierRep, Supplier).join(Supplier, Supplier.id == SupplierRep.supplier_id)
+                        .where(SupplierRep.valid_until <= until, Supplier.status == QualificationStatus.APPROVED,
+                               ~renewed).order_by(SupplierRep.valid_until, SupplierRep.id)).all()
+    return [LicenceWarning(
+        dedupe_key=f"supplier_rep:{rep.id}:{'ended' if rep.valid_until < today else 'ending'}", store_id=None,
+        permission=Perm.QUALIFICATION_APPROVE,
+        title=_("Authorisation of %(rep)s (%(name)s) ends on %(date)s", rep=rep.name, name=supplier.name,
+                date=rep.valid_until.isoformat()),
+        body=_("File the renewed authorisation (授权委托书); until then orders cannot name this representative."),
+        entity_type="supplier", entity_id=supplier.id) for rep, supplier in rows]
+
+
 register_licence_source("supplier", supplier_licence_warnings)
+register_licence_source("supplier_rep", rep_authorisation_warnings)
 
 
 # --- drugs (首营品种) and changes to their master data ---------------------------------------------------------------

@@ -1216,3 +1216,22 @@ def test_bad_types_and_a_reused_client_uuid_are_refused(world):
     for bad in ([1], {"kind": 1}):
         refused(db, InvalidInput, "invalid_kind", qual.submit_supplier, world.actor("purchaser"),
                 **supplier_fields("SUPX", CC[2], kind=bad))
+
+
+def test_the_licence_job_warns_about_a_representatives_authorisation_until_it_is_renewed(app, world, clock):
+    db, qm = world.session, world.actor("quality_manager")
+    rep = {"name": "王五", "id_number": h.REP_ID, "valid_until": (TEST_TODAY + timedelta(days=10)).isoformat()}
+    supplier = h.approved_supplier(world, reps=[rep])
+
+    def warned():
+        with app.app_context():
+            licence_expiry(app)
+        db.rollback()
+        return set(db.exec(select(Notification.dedupe_key).where(
+            Notification.dedupe_key.startswith("supplier_rep:"))).all())
+
+    first = warned()
+    assert len(first) == 1 and first.pop().endswith(":ending")
+    qual.add_rep(db, qm, supplier.id, {**rep, "valid_until": (TEST_TODAY + timedelta(days=365)).isoformat()})
+    clock.advance(days=11)
+    assert len(warned()) == 1  # renewed: no "ended" notice for the old authorisation
