@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from flask_babel import gettext as _, lazy_gettext as _l
-from sqlalchemy import func
+from sqlalchemy import func, insert
 from sqlmodel import Session, select
 
 from core import clock
@@ -443,74 +443,77 @@ def receive(session: Session, actor: Actor, *, store: Store, order_id, delivery_
         if len(set(keys)) != len(keys):
             raise InvalidInput(_l("A lot appears twice for the same order line: add the quantities together."),
                                code="duplicate_line")
-        _check_over_receipt(session, parsed)
-        lots = _lots_for(session, actor, store, parsed)
-        receipt = Receipt(store_id=store.id, number=_next_number(session, Receipt, store, "SH"), order_id=order.id,
-                          supplier_id=supplier.id, delivery_note_no=delivery_note_no, client_uuid=key,
-                          received_by_id=actor.user_id, received_at=clock.now())
+        totals = _received_totals(session, parsed, by_id)
+        number = _next_number(session, Receipt, store, "SH")  # before any pending row: no flush needed
+        lot_ids = _lot_ids_for(session, actor, store, parsed)
+        receipt = Receipt(store_id=store.id, number=number, order_id=order.id, supplier_id=supplier.id,
+                          delivery_note_no=delivery_note_no, client_uuid=key, received_by_id=actor.user_id,
+                          received_at=clock.now())
         session.add(receipt)
         session.flush()
-        rows = [ReceiptLine(receipt_id=receipt.id, store_id=store.id, order_line_id=p.order_line.id,
-                            drug_id=p.drug.id, lot_no=p.lot_no, production_date=p.production, expiry_date=p.expiry,
-                            lot_id=lots[(p.drug.id, p.lot_no)].id if p.received else None,
-                            quantity_received=p.received,
-                            quantity_refused=p.refused, refuse_reason=p.refuse_reason, cases=p.cases,
-                            part_cases=p.part_cases, arrival_temp_dc=p.temp, waiting_location_id=p.waiting.id,
-                            needs_decision=p.needs_decision, gtin=p.gtin, trace_code=p.trace_code) for p in parsed]
-        session.add_all(rows)
-        session.flush()
-        if _fully_received(session, order.id):
+        # Plain rows through Core: a 200-line delivery is one request, without 200 ORM objects.
+        session.connection().execute(insert(ReceiptLine.__table__), [
+            {"receipt_id": receipt.id, "store_id": store.id, "order_line_id": p.order_line.id, "drug_id": p.drug.id,
+             "lot_no": p.lot_no, "production_date": p.production, "expiry_date": p.expiry,
+             "lot_id": lot_ids[(p.drug.id, p.lot_no)] if p.received else None, "quantity_received": p.received,
+             "quantity_refused": p.refused, "refuse_reason": p.refuse_reason, "cases": p.cases,
+             "part_cases": p.part_cases, "arrival_temp_dc": p.temp, "waiting_location_id": p.waiting.id,
+             "needs_decision": p.needs_decision, "gtin": p.gtin, "trace_code": p.trace_code} for p in parsed])
+        if all(totals[line.id] >= line.quantity for line, _drug in by_id.values()):
             order.status, order.closed_at, order.close_note = OrderStatus.CLOSED, clock.now(), "received in full"
             session.add(order)
-        decisions = [row for row in rows if row.needs_decision]
+        decisions = sum(1 for p in parsed if p.needs_decision)
         if decisions:
             notify(session, kind="receipt_decision", dedupe_key=f"receipt:{receipt.id}:decision",
                    permission=Perm.QUALIFICATION_APPROVE, store_id=store.id, entity_type="receipt",
                    entity_id=receipt.id,
                    title=_("Receipt %(number)s: %(n)d lot(s) with short shelf life need your decision",
-                           number=receipt.number, n=len(decisions)))
-        if any(row.quantity_received for row in rows):
+                           number=receipt.number, n=decisions))
+        if any(p.received for p in parsed):
             notify(session, kind="receipt_to_inspect", dedupe_key=f"receipt:{receipt.id}:inspect",
                    permission=Perm.PURCHASE_INSPECT, store_id=store.id, entity_type="receipt", entity_id=receipt.id,
                    title=_("Goods to inspect: receipt %(number)s from %(supplier)s", number=receipt.number,
                            supplier=supplier.name))
         record_audit(session, actor, "receipt.create", "receipt", receipt.id,
                      after={"number": receipt.number, "order": order.number, "delivery_note_no": delivery_note_no,
-                            "lines": len(rows), "received": sum(r.quantity_received for r in rows),
-                            "refused": sum(r.quantity_refused for r in rows)}, store_id=store.id)
+                            "lines": len(parsed), "received": sum(p.received for p in parsed),
+                            "refused": sum(p.refused for p in parsed), "new_lots": sorted(lot_ids.values())},
+                     store_id=store.id)
     return receipt
 
 
-def _check_over_receipt(session: Session, parsed: list[_Line]) -> None:
-    ids = list({p.order_line.id for p in parsed})
+def _received_totals(session: Session, parsed: list[_Line], by_id: dict) -> dict[int, int]:
+    """Received per order line once this delivery is in (smallest units); refuses more than was ordered."""
     earlier = dict(session.exec(select(ReceiptLine.order_line_id, func.sum(ReceiptLine.quantity_received))
-                                .where(ReceiptLine.order_line_id.in_(ids))
+                                .where(ReceiptLine.order_line_id.in_(list(by_id)))
                                 .group_by(ReceiptLine.order_line_id)).all())
-    now = defaultdict(int)
+    totals = {line_id: int(earlier.get(line_id) or 0) for line_id in by_id}
     for p in parsed:
-        now[p.order_line.id] += p.received
+        totals[p.order_line.id] += p.received
     for p in parsed:
-        total = int(earlier.get(p.order_line.id) or 0) + now[p.order_line.id]
-        if total > p.order_line.quantity:
+        if totals[p.order_line.id] > p.order_line.quantity:
             units = p.drug.units_per_package
             raise Conflict(_l("%(drug)s: %(total)s packages received against %(ordered)s ordered. Receive at most "
                               "the ordered quantity and refuse the rest (or order the difference).",
-                              drug=p.drug.display_name, total=total // units, ordered=p.order_line.quantity // units),
-                           code="over_receipt")
+                              drug=p.drug.display_name, total=totals[p.order_line.id] // units,
+                              ordered=p.order_line.quantity // units), code="over_receipt")
+    return totals
 
 
-def _lots_for(session: Session, actor: Actor, store: Store, parsed: list[_Line]) -> dict[tuple[int, str], Lot]:
-    """The lot of each line: an existing lot of this store (same dates; not locked or worse) or a new one, PENDING
-    inspection. Goods refused in full get no lot. Loaded and written in bulk: a 200-line delivery is one request."""
+def _lot_ids_for(session: Session, actor: Actor, store: Store, parsed: list[_Line]) -> dict[tuple[int, str], int]:
+    """The lot of each received line: an existing lot of this store (same dates; not locked or worse) or a new one,
+    PENDING inspection, with its status event. Goods refused in full get no lot. Read and written in bulk."""
     wanted = {(p.drug.id, p.lot_no): p for p in parsed if p.received}
     if not wanted:
         return {}
     existing = session.exec(select(Lot).where(Lot.store_id == store.id,
                                               Lot.drug_id.in_({d for d, _n in wanted}),
                                               Lot.lot_no.in_({n for _d, n in wanted}))).all()
-    lots = {(lot.drug_id, lot.lot_no): lot for lot in existing if (lot.drug_id, lot.lot_no) in wanted}
-    for key, lot in lots.items():
-        p = wanted[key]
+    ids = {}
+    for lot in existing:
+        p = wanted.get((lot.drug_id, lot.lot_no))
+        if p is None:
+            continue
         if lot.status not in (LotStatus.PENDING_INSPECTION, LotStatus.RELEASED):
             raise Conflict(_l("Lot %(lot)s of %(drug)s is %(status)s in this store: refuse the goods and tell the "
                               "quality manager.", lot=lot.lot_no, drug=p.drug.display_name,
@@ -520,21 +523,23 @@ def _lots_for(session: Session, actor: Actor, store: Store, parsed: list[_Line])
                               "label.", lot=lot.lot_no, drug=p.drug.display_name,
                               expiry=lot.expiry_date.isoformat() if lot.expiry_date else "—"),
                            code="lot_dates_differ")
-    new = [Lot(store_id=store.id, drug_id=p.drug.id, lot_no=p.lot_no, production_date=p.production,
-               expiry_date=p.expiry, status=LotStatus.PENDING_INSPECTION, created_at=clock.now())
-           for key, p in wanted.items() if key not in lots]
+        ids[(lot.drug_id, lot.lot_no)] = lot.id
+    new = [p for key, p in wanted.items() if key not in ids]
     if new:
-        session.add_all(new)
-        session.flush()
-        session.add_all([LotStatusEvent(store_id=store.id, lot_id=lot.id, to_status=lot.status,
-                                        reason_category="received", actor_id=actor.user_id, at=clock.now())
-                         for lot in new])
-        lots.update({(lot.drug_id, lot.lot_no): lot for lot in new})
-    return lots
-
-
-def _fully_received(session: Session, order_id: int) -> bool:
-    return all(p.remaining == 0 for p in order_progress(session, order_id))
+        now = clock.now()
+        lot_table, conn = Lot.__table__, session.connection()
+        created = conn.execute(
+            insert(lot_table).returning(lot_table.c.id, lot_table.c.drug_id, lot_table.c.lot_no,
+                                        sort_by_parameter_order=True),
+            [{"store_id": store.id, "drug_id": p.drug.id, "lot_no": p.lot_no, "production_date": p.production,
+              "expiry_date": p.expiry, "status": LotStatus.PENDING_INSPECTION.value, "created_at": now}
+             for p in new]).all()
+        conn.execute(insert(LotStatusEvent.__table__), [
+            {"store_id": store.id, "lot_id": lot_id, "from_status": None,
+             "to_status": LotStatus.PENDING_INSPECTION.value, "reason_category": "received", "note": "",
+             "actor_id": actor.user_id, "at": now} for lot_id, _drug, _no in created])
+        ids.update({(drug_id, lot_no): lot_id for lot_id, drug_id, lot_no in created})
+    return ids
 
 
 def decide_receipt_line(session: Session, actor: Actor, *, store: Store, line_id, approve: bool,
@@ -604,7 +609,7 @@ class ReceiptRow:
 
 
 def receipt_rows(session: Session, *, receipt_id: int | None = None, store_id: int | None = None,
-                 to_inspect: bool = False, limit: int = 1000) -> list[ReceiptRow]:
+                 line_id: int | None = None, to_inspect: bool = False, limit: int = 1000) -> list[ReceiptRow]:
     stmt = (select(ReceiptLine, Drug, Lot, PurchaseOrderLine, Location, ReceiptDecision, Inspection)
             .join(Drug, Drug.id == ReceiptLine.drug_id).outerjoin(Lot, Lot.id == ReceiptLine.lot_id)
             .join(PurchaseOrderLine, PurchaseOrderLine.id == ReceiptLine.order_line_id)
@@ -615,6 +620,8 @@ def receipt_rows(session: Session, *, receipt_id: int | None = None, store_id: i
         stmt = stmt.where(ReceiptLine.receipt_id == receipt_id)
     if store_id is not None:
         stmt = stmt.where(ReceiptLine.store_id == store_id)
+    if line_id is not None:
+        stmt = stmt.where(ReceiptLine.id == line_id)
     if to_inspect:
         stmt = stmt.where(Inspection.id.is_(None), ReceiptLine.quantity_received > 0)
     rows = [ReceiptRow(*r) for r in session.exec(stmt.order_by(ReceiptLine.id).limit(limit)).all()]
@@ -701,8 +708,9 @@ def inspect(session: Session, actor: Actor, *, store: Store, line_id, sampled, a
     note = qual.clean_text(note, _l("Note"), required=False)
     with transaction(session):
         line, receipt = _receipt_line_of(session, line_id, store.id)
+        lot = None
         if line.lot_id is not None:  # the lot's row lock first: a concurrent inspection of the line waits here
-            inv.get_lot(session, line.lot_id, store.id, for_update=True)
+            lot = inv.get_lot(session, line.lot_id, store.id, for_update=True)
         if session.exec(select(Inspection.id).where(Inspection.receipt_line_id == line.id)).first():
             raise Conflict(_l("This lot was already inspected; a correction is a new record through the quality "
                               "manager."), code="already_inspected")
@@ -736,7 +744,6 @@ def inspect(session: Session, actor: Actor, *, store: Store, line_id, sampled, a
         if accepted:
             destination = _location(session, location_id, store.id, _l("where the accepted goods go"))
             _check_destination(drug, destination)
-        lot = inv.get_lot(session, line.lot_id, store.id, for_update=True)
         if accepted and lot.status not in (LotStatus.PENDING_INSPECTION, LotStatus.RELEASED, LotStatus.LOCKED):
             # Recalled or declared non-conforming while it waited: it may only be rejected (to the red area).
             raise Conflict(_l("Lot %(lot)s of %(drug)s is %(status)s in this store: refuse the goods and tell the "
@@ -779,9 +786,10 @@ def inspect(session: Session, actor: Actor, *, store: Store, line_id, sampled, a
 def _apply_sale_stops(session: Session, actor: Actor, lot: Lot) -> None:
     """A stop-sale notice issued before these goods arrived covers them too: the new lot is locked under it, so
     lifting the notice releases it like the others."""
-    stop = session.exec(select(SaleStop).where(SaleStop.drug_id == lot.drug_id, SaleStop.lifted_at.is_(None),
-                                               (SaleStop.lot_no.is_(None)) | (SaleStop.lot_no == lot.lot_no))
-                        .order_by(SaleStop.id)).first()
+    with session.no_autoflush:  # a read: the status change and movement just added need not be written first
+        stop = session.exec(select(SaleStop).where(SaleStop.drug_id == lot.drug_id, SaleStop.lifted_at.is_(None),
+                                                   (SaleStop.lot_no.is_(None)) | (SaleStop.lot_no == lot.lot_no))
+                            .order_by(SaleStop.id)).first()
     if stop is None or lot.status != LotStatus.RELEASED:
         return
     inv.change_lot_status(session, actor, lot.id, LotStatus.LOCKED, reason_category="stop_sale",

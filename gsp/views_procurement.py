@@ -576,18 +576,16 @@ def decide_line(receipt_line_id: int):
 
 def _inspect_page(line_id: int, form=None, status=200):
     _actor, db, store = _ctx()
-    line = db.get(pur.ReceiptLine, line_id)
-    if line is None or line.store_id != store.id:
+    row = next(iter(pur.receipt_rows(db, store_id=store.id, line_id=line_id)), None)
+    if row is None:
         raise NotFound(_("Receipt line not found."))
-    rows = pur.receipt_rows(db, receipt_id=line.receipt_id)
-    row = next(r for r in rows if r.line.id == line_id)
     form = form or InspectionForm(formdata=None, accepted=row.packages(row.line.quantity_received), rejected=0,
                                   sampled=row.plan.total, appearance_ok=True, packaging_ok=True, label_ok=True,
                                   report_ok=True)
     places = [loc for loc in inv.store_locations(db, store.id) if pur.fits_destination(row.drug, loc)]
     form.location_id.choices = [(loc.id, f"{loc.code} {loc.name}") for loc in places]
     return render_template("gsp/procurement/inspect.html", row=row, form=form,
-                           receipt=pur.get_receipt(db, line.receipt_id, store.id),
+                           receipt=pur.get_receipt(db, row.line.receipt_id, store.id),
                            abnormal_plan=pur.sampling_plan(row.line.cases, row.line.part_cases, abnormal=True,
                                                            received_packages=row.packages(row.line.quantity_received))
                            ), status
