@@ -54,17 +54,24 @@ def record_audit(session: Session, actor: Actor, action: str, entity_type: str, 
                  before: dict | None = None, after: dict | None = None, reason: str = "",
                  store_id: int | None = None) -> AuditEvent:
     """Write an audit event inside the caller's transaction (so it commits or rolls back with the change)."""
+    event = AuditEvent(**audit_values(actor, action, entity_type, entity_id, before=before, after=after,
+                                      reason=reason, store_id=store_id))
+    session.add(event)
+    return event
+
+
+def audit_values(actor: Actor, action: str, entity_type: str, entity_id=None, *, before: dict | None = None,
+                 after: dict | None = None, reason: str = "", store_id: int | None = None) -> dict:
+    """The columns of one audit event (record_audit adds it to the session; hot paths insert it with Core)."""
     summary = {}
     if before is not None:
         summary["before"] = before
     if after is not None:
         summary["after"] = after
-    event = AuditEvent(store_id=store_id if store_id is not None else actor.store_id, actor_id=actor.user_id,
-                       actor_name=actor.name, action=action, entity_type=entity_type,
-                       entity_id=None if entity_id is None else str(entity_id), summary=_json(summary),
-                       reason=reason or "", ip_address=actor.ip, at=clock.now())
-    session.add(event)
-    return event
+    return {"store_id": store_id if store_id is not None else actor.store_id, "actor_id": actor.user_id,
+            "actor_name": actor.name, "action": action, "entity_type": entity_type,
+            "entity_id": None if entity_id is None else str(entity_id), "summary": _json(summary),
+            "reason": reason or "", "ip_address": actor.ip, "at": clock.now()}
 
 
 # --- stores -----------------------------------------------------------------------------------------------------

@@ -133,11 +133,15 @@ def open_shift(session: Session, actor: Actor, register: Register, opening_float
     return shift
 
 
+def _no_shift(register: Register) -> Conflict:
+    return Conflict(_l("No open shift on %(code)s: open a shift with a cash float first.", code=register.code),
+                    code="no_shift")
+
+
 def require_open_shift(session: Session, register: Register) -> Shift:
     shift = open_shift_of(session, register.id)
     if shift is None:
-        raise Conflict(_l("No open shift on %(code)s: open a shift with a cash float first.", code=register.code),
-                       code="no_shift")
+        raise _no_shift(register)
     return shift
 
 
@@ -225,8 +229,12 @@ def line_quantity(line: CartLine, drug: Drug) -> int:
 def _get_cart(session: Session, register: Register, cart_id: int | None = None, *, status=CartStatus.OPEN) -> Cart:
     cart = session.get(Cart, cart_id) if cart_id else current_cart(session, register)
     if cart is None or cart.register_id != register.id or (status and cart.status != status):
-        raise NotFound(_l("No open cart at this register: scan an item to start one."), code="no_cart")
+        raise _no_cart()
     return cart
+
+
+def _no_cart() -> NotFound:
+    return NotFound(_l("No open cart at this register: scan an item to start one."), code="no_cart")
 
 
 @dataclass
@@ -702,7 +710,8 @@ def _replayed(session: Session, store_id: int, key: str, register: Register) -> 
     return earlier
 
 
-def _parse_tenders(tenders, allowed=COUNTER_TENDERS) -> list[SalePayment]:
+def _parse_tenders(tenders, allowed=COUNTER_TENDERS) -> list[dict]:
+    """The payments as sale_payment columns (tender, amount_fen, reference), in the order given."""
     payments = []
     if not isinstance(tenders, (list, tuple)) or not tenders:
         raise InvalidInput(_l("Choose at least one way to pay."), code="no_tender")
@@ -719,116 +728,371 @@ def _parse_tenders(tenders, allowed=COUNTER_TENDERS) -> list[SalePayment]:
                                code="reference_required")
         if len(reference) > 64:
             raise InvalidInput(_l("Reference numbers have at most 64 characters."), code="invalid_reference")
-        payments.append(SalePayment(sale_id=0, tender=tender, amount_fen=amount, reference=reference))
+        payments.append({"tender": tender, "amount_fen": amount, "reference": reference})
     return payments
+
+
+# --- the counter's hot paths on prebuilt Core statements ----------------------------------------------------------------
+# A scan and a sale commit run many times a minute at every counter. Their statements are built once (bound
+# parameters, compiled once per dialect by SQLAlchemy's cache) and rows come back as plain tuples: no statement
+# construction, identity map or unit of work per call. The rules are the same functions the ORM paths use
+# (inv.sellability, canonical_rows, inv.post_movement); anything unusual at scan time falls back to add_item.
+
+_HOT: dict | None = None
+
+
+def _hot() -> dict:
+    global _HOT
+    if _HOT is None:
+        from sqlalchemy import bindparam, insert as sa_insert, select as sa_select
+
+        from core.models import AuditEvent
+        from inventory.models import DrugBarcode, StockBalance
+
+        store, shift, cart, cline = Store.__table__, Shift.__table__, Cart.__table__, CartLine.__table__
+        drug, lot, loc, bal, barcode = (Drug.__table__, Lot.__table__, Location.__table__, StockBalance.__table__,
+                                        DrugBarcode.__table__)
+        sale, sline, pay, journal = (Sale.__table__, SaleLine.__table__, SalePayment.__table__,
+                                     RegisterJournal.__table__)
+        reg = bindparam("reg")
+        open_shift_id = (sa_select(shift.c.id).where(shift.c.register_id == reg, shift.c.closed_at.is_(None))
+                         .limit(1).scalar_subquery())
+        open_cart_id = (sa_select(func.max(cart.c.id))  # current_cart(): the newest open cart
+                        .where(cart.c.register_id == reg, cart.c.status == CartStatus.OPEN.value).scalar_subquery())
+        q = {}
+        q["scan_context"] = sa_select(store.c.timezone, open_shift_id, open_cart_id).where(store.c.id == bindparam("store"))
+        q["drug_by_barcode"] = (
+            sa_select(drug.c.id, drug.c.units_per_package, drug.c.rx_class, drug.c.special_class,
+                      drug.c.approval_status, drug.c.active, drug.c.retail_price_fen)
+            .select_from(barcode.join(drug, drug.c.id == barcode.c.drug_id))
+            .where(barcode.c.barcode == bindparam("code")).limit(1))
+        # allocate_fefo's rows: every balance > 0 of the drug in the store, in FEFO order (sellability in Python).
+        q["fefo"] = (
+            sa_select(bal.c.quantity, lot.c.id, lot.c.expiry_date, lot.c.status, loc.c.id, loc.c.sellable,
+                      loc.c.active, lot.c.lot_no)
+            .select_from(bal.join(lot, lot.c.id == bal.c.lot_id).join(loc, loc.c.id == bal.c.location_id))
+            .where(lot.c.drug_id == bindparam("drug"), bal.c.store_id == bindparam("store"), bal.c.quantity > 0)
+            .order_by(lot.c.expiry_date.is_(None), lot.c.expiry_date, lot.c.created_at, lot.c.id, loc.c.code))
+        q["scan_lines"] = (
+            sa_select(cline.c.id, cline.c.drug_id, cline.c.lot_id, cline.c.location_id, cline.c.split_pack,
+                      cline.c.pack_quantity, cline.c.trace_code, cline.c.price_override_reason,
+                      drug.c.units_per_package, drug.c.special_class, cline.c.unit_price_fen, cline.c.added_at)
+            .select_from(cline.join(drug, drug.c.id == cline.c.drug_id))
+            .where(cline.c.cart_id == bindparam("cart")).order_by(cline.c.id))
+        q["insert_cart"] = sa_insert(cart).returning(cart.c.id)
+        q["insert_line"] = sa_insert(cline).returning(cline.c.id)
+        q["line_packs"] = (update(cline).where(cline.c.id == bindparam("l_id"))
+                           .values(pack_quantity=bindparam("l_packs")))
+        # commit_sale: the replay check, shift, open cart, store zone and last day close in one round trip.
+        q["commit_context"] = (
+            sa_select(store.c.timezone,
+                      sa_select(sale.c.id).where(sale.c.store_id == bindparam("store"),
+                                                 sale.c.client_uuid == bindparam("key")).scalar_subquery(),
+                      open_shift_id, cart.c.id, cart.c.buyer_name, cart.c.buyer_id_number,
+                      sa_select(func.max(DayClose.__table__.c.business_date))
+                      .where(DayClose.__table__.c.register_id == reg).scalar_subquery())
+            .select_from(store.outerjoin(cart, cart.c.id == open_cart_id)).where(store.c.id == bindparam("store")))
+        # The cart's lines with drug, lot and location, current: read inside the write transaction (SQLite: BEGIN
+        # IMMEDIATE), and on PostgreSQL with the lots share-locked so a quality lock cannot slip in before the commit.
+        q["commit_lines"] = (
+            sa_select(cline.c.id, cline.c.drug_id, cline.c.lot_id, cline.c.location_id, cline.c.split_pack,
+                      cline.c.pack_quantity, cline.c.unit_price_fen, cline.c.price_override_reason, cline.c.trace_code,
+                      drug.c.units_per_package, drug.c.rx_class, drug.c.special_class, drug.c.approval_status,
+                      drug.c.active, drug.c.retail_price_fen, drug.c.unit_price_fen, drug.c.hi_code,
+                      lot.c.store_id, lot.c.lot_no, lot.c.expiry_date, lot.c.status,
+                      loc.c.store_id, loc.c.name, loc.c.sellable, loc.c.active)
+            .select_from(cline.join(drug, drug.c.id == cline.c.drug_id).join(lot, lot.c.id == cline.c.lot_id)
+                         .join(loc, loc.c.id == cline.c.location_id))
+            .where(cline.c.cart_id == bindparam("cart")).order_by(cline.c.id)
+            .with_for_update(read=True, of=lot))
+        rx = Prescription.__table__
+        q["prescription"] = (sa_select(rx.c.id, rx.c.decision, rx.c.register_id, rx.c.issued_on, rx.c.reviewed_by_id)
+                             .where(rx.c.cart_id == bindparam("cart")).order_by(rx.c.id.desc()).limit(1))
+        q["trace_generation"] = sa_select(func.count(sline.c.id)).where(sline.c.returned_trace_code == bindparam("tc"))
+        q["claim_number"] = (update(journal).where(journal.c.register_id == bindparam("j_reg"))
+                             .values(last_seq=journal.c.last_seq + 1).returning(journal.c.last_seq, journal.c.last_hash))
+        q["insert_journal"] = sa_insert(journal)
+        q["journal_head"] = (update(journal).where(journal.c.register_id == bindparam("j_reg"))
+                             .values(last_hash=bindparam("j_hash")))
+        q["insert_sale"] = sa_insert(sale).returning(sale.c.id)
+        q["insert_sale_lines"] = sa_insert(sline).returning(sline.c.id, sort_by_parameter_order=True)
+        q["insert_payments"] = sa_insert(pay).returning(pay.c.id, sort_by_parameter_order=True)
+        q["line_price"] = (update(cline).where(cline.c.id == bindparam("l_id"))
+                           .values(unit_price_fen=bindparam("l_price")))
+        q["cart_committed"] = (update(cart).where(cart.c.id == bindparam("c_id"))
+                               .values(status=CartStatus.COMMITTED.value, sale_id=bindparam("c_sale")))
+        q["insert_special"] = sa_insert(SpecialDrugRecord.__table__)
+        q["insert_split"] = sa_insert(SplitPackRecord.__table__)
+        q["insert_print"] = sa_insert(PrintJob.__table__)
+        q["insert_audit"] = sa_insert(AuditEvent.__table__)
+        _HOT = q
+    return _HOT
+
+
+def _attach(session: Session, model, values: dict):
+    """The row just written with Core, as the session's persistent object (the one already loaded, refreshed, if
+    the session holds it), as if the ORM had written it."""
+    from sqlalchemy.orm import make_transient_to_detached
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    loaded = session.identity_map.get(session.identity_key(model, values["id"]))
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
+        return loaded
+    obj = model(**values)
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
+
+
+def _refresh_loaded(session: Session, model, pk, **values) -> None:
+    """Keep an object the session already holds in step with a Core UPDATE of its row."""
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    loaded = session.identity_map.get(session.identity_key(model, pk))
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
+
+
+# Attribute access over plain row values, for the rule functions that take model objects (inv.sellability).
+from types import SimpleNamespace as _Row  # noqa: E402
+
+
+def _scan_add_fast(session: Session, actor: Actor, register: Register, codes: list[str],
+                   settings: PosSettings | None) -> ScanOutcome | None:
+    """add_item(packs=1) of a scanned retail code on prebuilt statements, inside the caller's write transaction.
+    Returns None, having written nothing, whenever add_item has something to say (no shift, unknown code, no
+    sellable stock, ephedrine limit …): the caller then runs the general path, which words the refusal."""
+    settings = settings or PosSettings()
+    conn = session.connection()
+    q = _hot()
+    tz, shift_id, cart_id = conn.execute(q["scan_context"], {"store": register.store_id, "reg": register.id}).one()
+    if shift_id is None:
+        return None
+    drug = None
+    for code in codes:
+        drug = conn.execute(q["drug_by_barcode"], {"code": code}).first()
+        if drug is not None:
+            break
+    if drug is None:
+        return None
+    drug_id, per_pack, rx_class, special_class, approval, active, price = drug
+    today = clock.today(tz)
+    balances = conn.execute(q["fefo"], {"drug": drug_id, "store": register.store_id}).all()
+    rows = conn.execute(q["scan_lines"], {"cart": cart_id}).all() if cart_id is not None else []
+    held: dict[tuple[int, int], int] = {}
+    for r in rows:
+        key = (r[2], r[3])
+        held[key] = held.get(key, 0) + (r[5] if r[4] else r[5] * r[8])
+    # _fefo_plan over allocate_fefo's picks, for one whole pack.
+    d = _Row(approval_status=approval, active=active)
+    remaining, pick = inv.MAX_MOVEMENT_QUANTITY, None
+    for quantity, lot_id, expiry, status, location_id, sellable, loc_active, lot_no in balances:
+        if remaining == 0:
+            break
+        if inv.sellability(d, _Row(status=status, expiry_date=expiry),
+                           _Row(sellable=sellable, active=loc_active), today):
+            continue
+        take = min(remaining, quantity)
+        remaining -= take
+        if take - held.get((lot_id, location_id), 0) >= per_pack:
+            pick = (lot_id, location_id, expiry, lot_no)
+            break
+    if pick is None:
+        return None
+    lot_id, location_id, expiry, lot_no = pick
+    if special_class == SpecialClass.EPHEDRINE_COMBINATION:
+        packs = sum((r[5] if r[4] else r[5] * r[8]) / r[8] for r in rows
+                    if r[9] == SpecialClass.EPHEDRINE_COMBINATION)
+        if packs + 1 > EPHEDRINE_MAX_PACKS:
+            return None
+    existing = next((r for r in rows if r[1] == drug_id and r[2] == lot_id and r[3] == location_id
+                     and not r[4] and r[6] is None and not r[7]), None)
+    if cart_id is None:
+        cart_id = conn.execute(q["insert_cart"], {
+            "store_id": register.store_id, "register_id": register.id, "shift_id": shift_id,
+            "cashier_id": actor.user_id, "status": CartStatus.OPEN.value, "buyer_name": "", "buyer_id_number": "",
+            "created_at": clock.now(), "sale_id": None}).scalar_one()
+    if existing is not None:
+        conn.execute(q["line_packs"], {"l_id": existing[0], "l_packs": existing[5] + 1})
+        line = _attach(session, CartLine, {
+            "id": existing[0], "cart_id": cart_id, "drug_id": drug_id, "lot_id": lot_id, "location_id": location_id,
+            "split_pack": False, "pack_quantity": existing[5] + 1, "unit_price_fen": existing[10],
+            "price_override_reason": existing[7], "trace_code": None, "added_at": existing[11]})
+    else:
+        values = {"cart_id": cart_id, "drug_id": drug_id, "lot_id": lot_id, "location_id": location_id,
+                  "split_pack": False, "pack_quantity": 1, "unit_price_fen": price, "price_override_reason": "",
+                  "trace_code": None, "added_at": clock.now()}
+        values["id"] = conn.execute(q["insert_line"], values).scalar_one()
+        line = _attach(session, CartLine, values)
+    notices = []
+    if expiry and (expiry - today).days <= settings.near_expiry_warn_days:
+        notices.append(LineNotice("warning", str(_l("Near expiry: lot %(lot)s expires on %(date)s — tell "
+                                                    "the buyer.", lot=lot_no, date=expiry))))
+    if rx_class == RxClass.RX:
+        notices.append(LineNotice("info", str(_l("Prescription drug: enter the prescription for a "
+                                                 "pharmacist's review before payment."))))
+    if special_class == SpecialClass.EPHEDRINE_COMBINATION:
+        notices.append(LineNotice("info", str(_l("Ephedrine combination: register the buyer's name and ID "
+                                                 "number; at most %(n)d packs.", n=EPHEDRINE_MAX_PACKS))))
+    return ScanOutcome("added", line=line, notices=notices)
 
 
 def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, client_uuid: str,
                 settings: PosSettings | None = None) -> Sale:
     """Pay and commit the register's open cart: one transaction writes the sale, its lines, payments, stock
     movements, special registers, the chain hash and the print job. A replay of the same client_uuid returns the
-    first sale. Every rule is checked again here, whatever the screen showed."""
-    from core.services import validate_client_key
+    first sale. Every rule is checked again here, whatever the screen showed.
+
+    The hot path of the counter: prebuilt Core statements (see _hot), rows as tuples, the sale's rows inserted as
+    dicts; the chain hash is canonical_rows over exactly the values written, and stock moves through
+    inv.post_movement."""
+    from core.services import audit_values, validate_client_key
 
     settings = settings or PosSettings()
     key = validate_client_key(client_uuid)
     payments = _parse_tenders(tenders)
     store_id = register.store_id
+    q = _hot()
     try:
         # One write transaction from the first read: nothing read before it is thrown away and reloaded.
         with transaction(session):
-            store = session.get(Store, store_id)
-            earlier = _replayed(session, store.id, key, register)
-            if earlier is not None:
-                return earlier
-            shift = require_open_shift(session, register)
-            cart = _get_cart(session, register)
-            rows = cart_lines(session, cart.id, fresh=True)
+            conn = session.connection()
+            tz, earlier_id, shift_id, cart_id, buyer_name, buyer_id_number, last_close = conn.execute(
+                q["commit_context"], {"store": store_id, "key": key, "reg": register.id}).one()
+            if earlier_id is not None:
+                earlier = _replayed(session, store_id, key, register)
+                if earlier is not None:
+                    return earlier
+            if shift_id is None:
+                raise _no_shift(register)
+            if cart_id is None:
+                raise _no_cart()
+            # (PostgreSQL: the lots share-locked; SQLite: read inside this BEGIN IMMEDIATE transaction: current)
+            rows = conn.execute(q["commit_lines"], {"cart": cart_id}).all()
             if not rows:
                 raise Conflict(_l("The cart is empty: scan something first."), code="cart_empty")
-            today = inv.store_today(store)
-            rx_ids = {d.id for _l, d, _lot in rows if d.rx_class == RxClass.RX}
-            prescription = cart_prescription(session, cart) if rx_ids else None
-            if rx_ids:
-                if prescription is None or prescription.decision != "approved":
+            today = clock.today(tz)
+            rx_ids = {r[1] for r in rows if r[10] == RxClass.RX}
+            prescription = conn.execute(q["prescription"], {"cart": cart_id}).first() if rx_ids else None
+            if rx_ids:  # prescription: id, decision, register_id, issued_on, reviewed_by_id
+                if prescription is None or prescription[1] != "approved":
                     raise Conflict(_l("Prescription drugs need a prescription approved by a pharmacist at this "
                                       "register before payment."), code="rx_not_approved")
-                if prescription.register_id != register.id:
+                if prescription[2] != register.id:
                     raise Conflict(_l("The prescription was reviewed at another register."), code="rx_not_approved")
                 if len(rx_ids) > MAX_RX_DRUGS:
                     raise Conflict(_l("At most %(n)d drugs per prescription.", n=MAX_RX_DRUGS), code="rx_too_many")
-                if (today - prescription.issued_on).days > RX_VALID_DAYS:
+                if (today - prescription[3]).days > RX_VALID_DAYS:
                     raise Conflict(_l("The prescription is no longer valid."), code="rx_expired")
-            _check_ephedrine_limit(session, cart, rows)
-            has_ephedrine = any(d.special_class == SpecialClass.EPHEDRINE_COMBINATION for _l, d, _lot in rows)
-            if has_ephedrine and not (cart.buyer_name and ric.is_valid(cart.buyer_id_number or "")):
+            ephedrine = [r for r in rows if r[11] == SpecialClass.EPHEDRINE_COMBINATION]
+            if sum((r[5] if r[4] else r[5] * r[9]) / r[9] for r in ephedrine) > EPHEDRINE_MAX_PACKS:
+                raise Conflict(_l("Ephedrine-combination drugs: at most %(n)d packs per sale.", n=EPHEDRINE_MAX_PACKS),
+                               code="ephedrine_limit")
+            if ephedrine and not (buyer_name and ric.is_valid(buyer_id_number or "")):
                 raise Conflict(_l("Ephedrine-combination drugs: register the buyer's name and ID number first."),
                                code="buyer_required")
-            sale_lines: list[SaleLine] = []
-            movements = []
-            postgres = is_postgres(session)
-            # The locations of every line in one query (then found in the session's identity map).
-            session.exec(select(Location).where(Location.id.in_({line.location_id for line, _d, _lot in rows}))).all()
-            for n, (line, drug, lot) in enumerate(rows, start=1):
-                if postgres:  # share-lock the lot so a quality lock cannot slip in before the commit
-                    lot = session.get(Lot, lot.id, with_for_update={"read": True}, populate_existing=True)
-                # (SQLite: cart_lines(fresh=True) read the lots inside this BEGIN IMMEDIATE transaction: current)
-                location = inv.get_location(session, line.location_id, store.id)
-                reasons = inv.sellability(drug, lot, location, today)
+            sale_lines, movements, price_fixes = [], [], []
+            for n, r in enumerate(rows, start=1):
+                (line_id, drug_id, lot_id, location_id, split_pack, packs, unit_price, override, trace_code,
+                 per_pack, rx_class, special_class, approval, drug_active, retail_price, drug_unit_price, hi_code,
+                 lot_store, lot_no, expiry, lot_status, loc_store, loc_name, loc_sellable, loc_active) = r
+                if loc_store != store_id:
+                    raise NotFound(_l("Location %(id)s not found.", id=location_id))
+                reasons = inv.sellability(_Row(approval_status=approval, active=drug_active),
+                                          _Row(status=lot_status, expiry_date=expiry),
+                                          _Row(sellable=loc_sellable, active=loc_active), today)
                 if reasons:  # e.g. locked by quality while the cart was open
                     raise NotSellable(_l("Lot %(lot)s of %(drug)s cannot be sold: %(why)s. Remove the line.",
-                                         lot=lot.lot_no, drug=drug.display_name, why=inv.describe_reasons(reasons)),
-                                      details={"line_id": line.id, "reasons": [str(r) for r in reasons]})
-                list_price = drug.unit_price_fen if line.split_pack else drug.retail_price_fen
-                if line.unit_price_fen != list_price and not line.price_override_reason:
-                    line.unit_price_fen = list_price  # the master price, unless an authorised override says otherwise
-                amount = line.unit_price_fen * line.pack_quantity
-                units = line_quantity(line, drug)
+                                         lot=lot_no, drug=inv.get_drug(session, drug_id).display_name,
+                                         why=inv.describe_reasons(reasons)),
+                                      details={"line_id": line_id, "reasons": [str(x) for x in reasons]})
+                list_price = drug_unit_price if split_pack else retail_price
+                if unit_price != list_price and not override:
+                    unit_price = list_price  # the master price, unless an authorised override says otherwise
+                    price_fixes.append({"l_id": line_id, "l_price": unit_price})
+                amount = unit_price * packs
+                units = packs if split_pack else packs * per_pack
                 generation = None
-                if line.trace_code:
-                    generation = session.exec(select(func.count(SaleLine.id))
-                                              .where(SaleLine.returned_trace_code == line.trace_code)).one()
-                sale_lines.append(SaleLine(
-                    sale_id=0, line_no=n, drug_id=drug.id, lot_id=lot.id, location_id=location.id, quantity=units,
-                    pack_quantity=line.pack_quantity, split_pack=line.split_pack, unit_price_fen=line.unit_price_fen,
-                    list_price_fen=list_price, amount_fen=amount, price_override_reason=line.price_override_reason,
-                    rx=drug.rx_class == RxClass.RX, trace_code=line.trace_code, trace_generation=generation,
-                    valuable=line.unit_price_fen > settings.valuable_threshold_fen and not line.split_pack,
-                    hi_code=drug.hi_code, fund_pay_fen=0, personal_pay_fen=amount))
-                movements.append((lot, location, units))
-            total = sum(l.amount_fen for l in sale_lines)
-            paid = sum(p.amount_fen for p in payments)
+                if trace_code:
+                    generation = conn.execute(q["trace_generation"], {"tc": trace_code}).scalar_one()
+                sale_lines.append({
+                    "sale_id": 0, "line_no": n, "drug_id": drug_id, "lot_id": lot_id, "location_id": location_id,
+                    "quantity": units, "pack_quantity": packs, "split_pack": split_pack, "unit_price_fen": unit_price,
+                    "list_price_fen": list_price, "amount_fen": amount, "price_override_reason": override,
+                    "rx": rx_class == RxClass.RX, "valuable": unit_price > settings.valuable_threshold_fen and not split_pack,
+                    "trace_code": trace_code, "trace_generation": generation, "returned_trace_code": None,
+                    "original_line_id": None, "hi_code": hi_code, "fund_pay_fen": 0, "personal_pay_fen": amount})
+                movements.append((_Row(id=lot_id, store_id=lot_store, lot_no=lot_no),
+                                  _Row(id=location_id, store_id=loc_store, name=loc_name), units,
+                                  special_class == SpecialClass.EPHEDRINE_COMBINATION))
+            total = sum(l["amount_fen"] for l in sale_lines)
+            paid = sum(p["amount_fen"] for p in payments)
             if paid < total:
                 raise Conflict(_l("%(paid)s paid of %(total)s: %(left)s still to pay.", paid=_yuan(paid),
                                   total=_yuan(total), left=_yuan(total - paid)), code="unpaid_balance")
-            cash = sum(p.amount_fen for p in payments if p.tender == Tender.CASH)
+            cash = sum(p["amount_fen"] for p in payments if p["tender"] == Tender.CASH)
             change = paid - total
             if change > cash:
                 raise Conflict(_l("Only cash can be overpaid (for change); card and app payments must be exact."),
                                code="overpaid")
-            sale = _write_sale(session, actor, register, store, shift=shift, kind=SaleKind.SALE, lines=sale_lines,
-                               payments=payments, client_uuid=key, change_fen=change,
-                               pharmacist_id=prescription.reviewed_by_id if prescription else None,
-                               prescription_id=prescription.id if prescription else None,
-                               buyer=(cart.buyer_name, cart.buyer_id_number) if has_ephedrine else ("", ""))
-            for (lot, location, units), sale_line in zip(movements, sale_lines):
+            # The journal: claim the register's next number (row-locked until commit: no gaps), chain, write.
+            claimed = conn.execute(q["claim_number"], {"j_reg": register.id}).first()
+            if claimed is None:  # the register's first sale
+                conn.execute(q["insert_journal"], {"register_id": register.id, "last_seq": 0,
+                                                   "last_hash": GENESIS_HASH})
+                claimed = conn.execute(q["claim_number"], {"j_reg": register.id}).one()
+            seq, prev = claimed
+            has_ephedrine = bool(ephedrine)
+            sale = {"store_id": store_id, "register_id": register.id, "shift_id": shift_id, "seq": seq,
+                    "sale_number": sale_number(register, seq), "kind": SaleKind.SALE, "original_sale_id": None,
+                    "business_date": max(today, last_close + timedelta(days=1)) if last_close else today,
+                    "cashier_id": actor.user_id,
+                    "pharmacist_id": prescription[4] if prescription else None,
+                    "prescription_id": prescription[0] if prescription else None, "client_uuid": key,
+                    "total_fen": total, "paid_fen": paid, "change_fen": change,
+                    "buyer_name": buyer_name if has_ephedrine else "",
+                    "buyer_id_number": buyer_id_number if has_ephedrine else "", "reason": "",
+                    "created_at": clock.now().replace(microsecond=0), "prev_hash": prev}
+            sale["hash"] = hashlib.sha256(prev.encode() + canonical_rows(
+                tuple(sale[f] for f in SALE_HASH_FIELDS),
+                [tuple(l[f] for f in LINE_HASH_FIELDS) for l in sale_lines],
+                [tuple(p[f] for f in PAYMENT_HASH_FIELDS) for p in payments])).hexdigest()
+            sale["id"] = sale_id = conn.execute(q["insert_sale"], sale).scalar_one()
+            for l in sale_lines:
+                l["sale_id"] = sale_id
+            line_ids = conn.execute(q["insert_sale_lines"], sale_lines).scalars().all()
+            conn.execute(q["insert_payments"], [{"sale_id": sale_id, **p} for p in payments]).all()
+            conn.execute(q["journal_head"], {"j_reg": register.id, "j_hash": sale["hash"]})
+            reference = f"sale:{sale['sale_number']}"
+            for (lot, location, units, special), line, line_id in zip(movements, sale_lines, line_ids):
                 inv.post_movement(session, actor, lot=lot, location=location, quantity=-units,
-                                  kind=MovementKind.SALE, reference=f"sale:{sale.sale_number}")
-                drug = session.get(Drug, sale_line.drug_id)
-                if drug.special_class == SpecialClass.EPHEDRINE_COMBINATION:
-                    session.add(SpecialDrugRecord(store_id=store.id, sale_id=sale.id, sale_line_id=sale_line.id,
-                                                  buyer_name=cart.buyer_name, buyer_id_number=cart.buyer_id_number,
-                                                  quantity=units, at=sale.created_at))
-                if sale_line.split_pack:
-                    session.add(SplitPackRecord(store_id=store.id, sale_line_id=sale_line.id, lot_id=lot.id,
-                                                quantity=units, splitter_id=actor.user_id, at=sale.created_at))
-            cart.status = CartStatus.COMMITTED
-            cart.sale_id = sale.id
-            session.add(cart)
-            enqueue_print(session, register, sale_id=sale.id, kind="receipt", kick_drawer=cash > 0)
-            record_audit(session, actor, "sale.commit", "sale", sale.id,
-                         after={"sale_number": sale.sale_number, "total_fen": total, "lines": len(sale_lines),
-                                "tenders": [p.tender for p in payments]})
+                                  kind=MovementKind.SALE, reference=reference)
+                if special:
+                    conn.execute(q["insert_special"], {
+                        "store_id": store_id, "sale_id": sale_id, "sale_line_id": line_id, "buyer_name": buyer_name,
+                        "buyer_id_number": buyer_id_number, "quantity": units, "at": sale["created_at"]})
+                if line["split_pack"]:
+                    conn.execute(q["insert_split"], {
+                        "store_id": store_id, "sale_line_id": line_id, "lot_id": lot.id, "quantity": units,
+                        "splitter_id": actor.user_id, "at": sale["created_at"]})
+            for fix in price_fixes:
+                conn.execute(q["line_price"], fix)
+                _refresh_loaded(session, CartLine, fix["l_id"], unit_price_fen=fix["l_price"])
+            conn.execute(q["cart_committed"], {"c_id": cart_id, "c_sale": sale_id})
+            _refresh_loaded(session, Cart, cart_id, status=CartStatus.COMMITTED, sale_id=sale_id)
+            now = clock.now()
+            conn.execute(q["insert_print"], {
+                "store_id": store_id, "register_id": register.id, "kind": "receipt", "sale_id": sale_id,
+                "day_close_id": None, "kick_drawer": cash > 0, "status": "pending", "attempts": 0,
+                "next_attempt_at": now, "last_error": "", "created_at": now, "printed_at": None})
+            conn.execute(q["insert_audit"], audit_values(
+                actor, "sale.commit", "sale", sale_id,
+                after={"sale_number": sale["sale_number"], "total_fen": total, "lines": len(sale_lines),
+                       "tenders": [p["tender"] for p in payments]}))
+            sale = _attach(session, Sale, sale)
     except IntegrityError as exc:
         session.rollback()
         earlier = _replayed(session, store_id, key, register)
@@ -1261,6 +1525,15 @@ def scan_into_cart(session: Session, actor: Actor, register: Register, raw: str,
     scan = decode(raw or "", separator_chars=separator_chars)
     # One write transaction from the first lookup on: no read transaction to end (and objects to reload) half-way.
     with transaction(session):
+        code = scan.retail_code
+        if code and not scan.lot and scan.kind not in ("unknown", "trace_code", "sale_number", "lot_label") \
+                and "lot_may_include_serial" not in scan.warnings:
+            # The common scan (a retail code, FEFO picks the lot) on prebuilt statements; add_item below when
+            # there is anything to refuse or say.
+            codes = [code] + ([scan.gtin] if scan.gtin and scan.gtin != code else [])
+            outcome = _scan_add_fast(session, actor, register, codes, settings)
+            if outcome is not None:
+                return outcome
         store = session.get(Store, register.store_id)
         if scan.kind == "trace_code":
             line = attach_trace_code(session, actor, register, scan.trace_code)
