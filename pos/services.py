@@ -1374,74 +1374,94 @@ class ChainReport:
     last_sale: str | None = None  # the last sale found intact
 
 
-def _pages(cursor, size: int = 5000):
-    while True:
-        page = cursor.fetchmany(size)
-        if not page:
-            return
-        yield from page
+def _canonical_encoder():
+    """canonical_rows' encoder (json.dumps with ensure_ascii=False, separators "," and ":") without its per-call
+    set-up: the C encoder json.dumps itself builds, made once. Rows are acyclic tuples of int, str and None, so the
+    circular-reference markers are left out. Falls back to json.dumps where the C encoder is missing."""
+    from json import encoder as json_encoder
+
+    if json_encoder.c_make_encoder is None:
+        dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+        return lambda doc, _level: (dumps(doc),)
+    return json_encoder.c_make_encoder(None, None, json_encoder.encode_basestring, None, ":", ",", False, False, True)
 
 
 def _verify_chain(con, postgres: bool, register_id: int, report: ChainReport) -> str:
     """Walk one register's chain on plain DBAPI cursors (server-side on PostgreSQL): sales, lines and payments in
-    sale order, merged in step. The canonical bytes are built positionally with one JSON encoder; only the two date
-    columns and split_pack need converting, so the result is byte-identical to canonical_rows. Returns the last
-    good hash."""
+    sale order, merged in step. Each row comes back as the tuple canonical_rows would build, so the canonical bytes
+    are one encoder call over tuples: split_pack is cast to an integer in SQL, and the two dates are ISO text —
+    PostgreSQL formats them with to_char (UTC, DateStyle-independent); SQLite keeps them as text already, and
+    created_at only changes its separator (any other shape goes through datetime, as canonical_rows does).
+    Returns the last good hash."""
     p = "%s" if postgres else "?"
+    sale_cols = []
+    for f in SALE_HASH_FIELDS:
+        if postgres and f == "business_date":
+            sale_cols.append("to_char(s.business_date, 'YYYY-MM-DD')")
+        elif postgres and f == "created_at":
+            sale_cols.append("to_char(s.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')")
+        else:
+            sale_cols.append("s." + f)
+    line_cols = ["CAST(l.split_pack AS INTEGER)" if f == "split_pack" else "l." + f for f in LINE_HASH_FIELDS]
     queries = (
-        f"SELECT s.id, s.prev_hash, s.hash, {', '.join('s.' + f for f in SALE_HASH_FIELDS)} FROM sale s "
+        f"SELECT s.id, s.prev_hash, s.hash, {', '.join(sale_cols)} FROM sale s "
         f"WHERE s.register_id = {p} ORDER BY s.seq",
-        f"SELECT l.sale_id, {', '.join('l.' + f for f in LINE_HASH_FIELDS)} FROM sale_line l "
+        f"SELECT l.sale_id, {', '.join(line_cols)} FROM sale_line l "
         f"JOIN sale s ON s.id = l.sale_id WHERE s.register_id = {p} ORDER BY s.seq, l.line_no",
         f"SELECT y.sale_id, {', '.join('y.' + f for f in PAYMENT_HASH_FIELDS)} FROM sale_payment y "
         f"JOIN sale s ON s.id = y.sale_id WHERE s.register_id = {p} ORDER BY s.seq, y.id")
     cursors = []
     for i, query in enumerate(queries):
-        cur = con.cursor(name=f"verify_{register_id}_{i}") if postgres else con.cursor()
+        if postgres:  # server-side: rows stream in pages of 5,000 over millions of sales
+            cur = con.cursor(name=f"verify_{register_id}_{i}")
+            cur.itersize = 5000
+        else:
+            cur = con.cursor()
         cur.execute(query, (register_id,))
         cursors.append(cur)
-    date_i, created_i = SALE_HASH_FIELDS.index("business_date"), SALE_HASH_FIELDS.index("created_at")
-    seq_i, number_i = SALE_HASH_FIELDS.index("seq"), SALE_HASH_FIELDS.index("sale_number")
-    split_i = LINE_HASH_FIELDS.index("split_pack")
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    sha256, utc, fromiso = hashlib.sha256, timezone.utc, datetime.fromisoformat
-    sales, line_iter, pay_iter = (_pages(c) for c in cursors)
+    assert SALE_HASH_FIELDS[-1] == "created_at"  # the one column that may need converting, last in the tuple
+    seq_i, number_i = 3 + SALE_HASH_FIELDS.index("seq"), 3 + SALE_HASH_FIELDS.index("sale_number")
+    encode = _canonical_encoder()
+    sha256 = hashlib.sha256
+    sales, line_iter, pay_iter = (iter(c) for c in cursors)
     next_line, next_pay = next(line_iter, None), next(pay_iter, None)
     prev = GENESIS_HASH
+    count = 0
     try:
         for row in sales:
             sale_id = row[0]
             lines, pays = [], []
             while next_line is not None and next_line[0] == sale_id:
-                line = list(next_line[1:])
-                if line[split_i] is not None:
-                    line[split_i] = int(line[split_i])
-                lines.append(line)
+                lines.append(next_line[1:])
                 next_line = next(line_iter, None)
             while next_pay is not None and next_pay[0] == sale_id:
-                pays.append(list(next_pay[1:]))
+                pays.append(next_pay[1:])
                 next_pay = next(pay_iter, None)
-            report.sales += 1
-            sale = list(row[3:])
-            day, at = sale[date_i], sale[created_i]
-            sale[date_i] = day if isinstance(day, str) else day.isoformat()
-            if isinstance(at, str):
-                at = fromiso(at)
-            if at.tzinfo is not None:
-                at = at.astimezone(utc).replace(tzinfo=None)
-            sale[created_i] = at.isoformat()
+            count += 1
+            at = row[-1]
+            if postgres:
+                if at.endswith(".000000"):
+                    at = at[:19]
+            elif isinstance(at, str) and len(at) == 26 and at[10] == " " and at[19] == ".":
+                at = f"{at[:10]}T{at[11:19]}" if at.endswith(".000000") else f"{at[:10]}T{at[11:]}"
+            else:
+                at = _plain(datetime.fromisoformat(at) if isinstance(at, str) else at)
             problem = ""
-            if sale[seq_i] != report.sales:
-                problem = _l("number gap: expected %(a)d, found %(b)d", a=report.sales, b=sale[seq_i])
+            if row[seq_i] != count:
+                problem = _l("number gap: expected %(a)d, found %(b)d", a=count, b=row[seq_i])
             elif row[1] != prev:
                 problem = _l("previous-hash link broken")
-            elif sha256(prev.encode() + encode([sale, lines, pays]).encode()).hexdigest() != row[2]:
+            elif sha256(f"{prev}{''.join(encode([row[3:-1] + (at,), lines, pays], 0))}".encode()).hexdigest() \
+                    != row[2]:
                 problem = _l("content does not match its hash (altered)")
             if problem:
-                report.ok, report.first_bad_sale, report.problem = False, sale[number_i], problem
+                report.sales = count
+                report.ok, report.first_bad_sale, report.problem = False, row[number_i], problem
                 break
             prev = row[2]
-            report.last_sale = sale[number_i]
+            report.last_sale = row[number_i]
+        else:
+            report.sales = count
     finally:
         for cur in cursors:
             cur.close()
