@@ -1374,6 +1374,14 @@ class ChainReport:
     last_sale: str | None = None  # the last sale found intact
 
 
+def _pages(cursor, size: int = 10000):
+    while True:
+        page = cursor.fetchmany(size)
+        if not page:
+            return
+        yield from page
+
+
 def _canonical_encoder():
     """canonical_rows' encoder (json.dumps with ensure_ascii=False, separators "," and ":") without its per-call
     set-up: the C encoder json.dumps itself builds, made once. Rows are acyclic tuples of int, str and None, so the
@@ -1412,9 +1420,8 @@ def _verify_chain(con, postgres: bool, register_id: int, report: ChainReport) ->
         f"JOIN sale s ON s.id = y.sale_id WHERE s.register_id = {p} ORDER BY s.seq, y.id")
     cursors = []
     for i, query in enumerate(queries):
-        if postgres:  # server-side: rows stream in pages of 5,000 over millions of sales
+        if postgres:  # server-side: rows come in pages over millions of sales
             cur = con.cursor(name=f"verify_{register_id}_{i}")
-            cur.itersize = 5000
         else:
             cur = con.cursor()
         cur.execute(query, (register_id,))
@@ -1423,7 +1430,8 @@ def _verify_chain(con, postgres: bool, register_id: int, report: ChainReport) ->
     seq_i, number_i = 3 + SALE_HASH_FIELDS.index("seq"), 3 + SALE_HASH_FIELDS.index("sale_number")
     encode = _canonical_encoder()
     sha256 = hashlib.sha256
-    sales, line_iter, pay_iter = (iter(c) for c in cursors)
+    # SQLite's cursor iterates in C; psycopg's server cursor iterates row by row in Python, so pages of rows.
+    sales, line_iter, pay_iter = ((_pages(c) if postgres else iter(c)) for c in cursors)
     next_line, next_pay = next(line_iter, None), next(pay_iter, None)
     prev = GENESIS_HASH
     count = 0
