@@ -491,10 +491,7 @@ def get_return(return_id: int):
 def _decide_return(return_id: int, role: str):
     approve, note = _decision(json_body())
     db, actor, store = _ctx()
-    if approve:
-        ret = pur.approve_return(db, actor, store=store, return_id=return_id, as_role=role)
-    else:
-        ret = pur.reject_return(db, actor, store=store, return_id=return_id, note=note)
+    ret = pur.decide_return(db, actor, store=store, return_id=return_id, as_role=role, approve=approve, note=note)
     return jsonify(return_json(db, ret))
 
 

@@ -933,6 +933,15 @@ def reject_return(session: Session, actor: Actor, *, store: Store, return_id, no
     return ret
 
 
+def decide_return(session: Session, actor: Actor, *, store: Store, return_id, as_role: str, approve: bool,
+                  note: str = "") -> PurchaseReturn:
+    """The quality head's or finance's decision on a return: approve it, or reject it with a note."""
+    if approve:
+        return approve_return(session, actor, store=store, return_id=return_id, as_role=as_role)
+    qual.require(actor, Perm.PURCHASE_RETURN_FINANCE if as_role == "finance" else Perm.PURCHASE_RETURN_QUALITY)
+    return reject_return(session, actor, store=store, return_id=return_id, note=note)
+
+
 def return_lines(session: Session, return_id: int):
     return list(session.exec(select(PurchaseReturnLine, Lot, Drug, Location)
                              .join(Lot, Lot.id == PurchaseReturnLine.lot_id).join(Drug, Drug.id == Lot.drug_id)

@@ -210,11 +210,8 @@ def submit_supplier(session: Session, actor: Actor, *, code, name, credit_code, 
                             submitted_at=clock.now())
         session.add(supplier)
         session.flush()
-        for row in licence_rows:
-            row.supplier_id, row.added_by_id, row.added_at = supplier.id, actor.user_id, clock.now()
-            session.add(row)
-        for row in rep_rows:
-            row.supplier_id, row.added_by_id, row.added_at = supplier.id, actor.user_id, clock.now()
+        for row in licence_rows + rep_rows:
+            _belongs(row, supplier, actor)
             session.add(row)
         notify(session, kind="supplier_submitted", dedupe_key=f"supplier:{supplier.id}:submitted",
                permission=Perm.QUALIFICATION_APPROVE, store_id=None, entity_type="supplier", entity_id=supplier.id,
@@ -253,31 +250,33 @@ def decide_supplier(session: Session, actor: Actor, supplier_id: int, *, approve
     return supplier
 
 
+def _file(session: Session, actor: Actor, supplier_id, row, action: str, after: dict):
+    """File a licence or representative the quality manager has checked, on an existing supplier (audited)."""
+    with transaction(session):
+        supplier = get_supplier(session, supplier_id)
+        _belongs(row, supplier, actor)
+        session.add(row)
+        session.flush()
+        record_audit(session, actor, action, "supplier", supplier.id, after=after)
+    return row
+
+
+def _belongs(row, supplier: Supplier, actor: Actor) -> None:
+    row.supplier_id, row.added_by_id, row.added_at = supplier.id, actor.user_id, clock.now()
+
+
 def add_licence(session: Session, actor: Actor, supplier_id: int, raw: dict) -> SupplierLicence:
     """File a renewed or further licence (the quality manager checks the paper); the latest of a kind counts."""
     require(actor, Perm.QUALIFICATION_APPROVE)
     row = _licence(raw, actor_today(session, actor))
-    with transaction(session):
-        supplier = get_supplier(session, supplier_id)
-        row.supplier_id, row.added_by_id, row.added_at = supplier.id, actor.user_id, clock.now()
-        session.add(row)
-        session.flush()
-        record_audit(session, actor, "supplier.licence", "supplier", supplier.id,
-                     after={"kind": row.kind, "number": row.number, "valid_until": row.valid_until})
-    return row
+    return _file(session, actor, supplier_id, row, "supplier.licence",
+                 {"kind": row.kind, "number": row.number, "valid_until": row.valid_until})
 
 
 def add_rep(session: Session, actor: Actor, supplier_id: int, raw: dict) -> SupplierRep:
     require(actor, Perm.QUALIFICATION_APPROVE)
     row = _rep(raw, actor_today(session, actor))
-    with transaction(session):
-        supplier = get_supplier(session, supplier_id)
-        row.supplier_id, row.added_by_id, row.added_at = supplier.id, actor.user_id, clock.now()
-        session.add(row)
-        session.flush()
-        record_audit(session, actor, "supplier.rep", "supplier", supplier.id,
-                     after={"name": row.name, "valid_until": row.valid_until})
-    return row
+    return _file(session, actor, supplier_id, row, "supplier.rep", {"name": row.name, "valid_until": row.valid_until})
 
 
 def current_licences(session: Session, supplier_id: int) -> dict[str, SupplierLicence]:

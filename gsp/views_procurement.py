@@ -727,9 +727,8 @@ def _decide_return(return_id: int, role: str):
     form = DecisionForm()
 
     def action():
-        if form.decision.data == "approve":
-            return pur.approve_return(db, actor, store=store, return_id=return_id, as_role=role)
-        return pur.reject_return(db, actor, store=store, return_id=return_id, note=form.note.data)
+        return pur.decide_return(db, actor, store=store, return_id=return_id, as_role=role,
+                                 approve=form.decision.data == "approve", note=form.note.data)
 
     return _run(form, action, lambda r: {ReturnStatus.DONE: _("Both approvals given: the stock has left by return "
                                                               "movements."),
