@@ -16,6 +16,7 @@ from typing import NamedTuple
 from flask_babel import lazy_gettext as _l
 from pypinyin import Style, lazy_pinyin
 from sqlalchemy import bindparam, func, insert, literal, or_, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, select
 
@@ -592,6 +593,19 @@ def _ledger_statements(dialect: str) -> tuple:
                                       balance.c.quantity + bindparam("b_delta") >= 0)
                 .values(quantity=balance.c.quantity + bindparam("b_delta")).returning(balance.c.quantity))
         write = insert(movement).returning(movement.c.id)
+        if dialect == "postgresql":
+            # One round trip per movement: the balance change as a data-modifying CTE, the movement inserted from
+            # its RETURNING row. No row from the CTE (the conditional UPDATE refused) means no movement either.
+            cols = [c for c in movement.c if c.name not in ("id", "balance_after")]
+            both = []
+            for change in (add, take):
+                b = change.cte("b")
+                both.append(insert(movement).from_select(
+                    [c.name for c in cols] + ["balance_after"],
+                    sa_select(*[bindparam("m_" + c.name, type_=c.type) for c in cols], b.c.quantity)
+                ).returning(movement.c.id, movement.c.balance_after))
+            add, take = both
+            write = None
         _LEDGER_STATEMENTS[dialect] = (add, take, write)
     return _LEDGER_STATEMENTS[dialect]
 
@@ -631,16 +645,21 @@ def post_movement(session: Session, actor: Actor, *, lot: Lot, location: Locatio
     conn = session.connection()
     add, take, write = _ledger_statements(conn.dialect.name)
     keys = {"b_store": lot.store_id, "b_lot": lot.id, "b_location": location.id, "b_delta": quantity}
-    new_qty = conn.execute(add if quantity > 0 else take, keys).scalar_one_or_none()
+    row = {"store_id": lot.store_id, "lot_id": lot.id, "location_id": location.id, "kind": kind, "quantity": quantity,
+           "reference": reference[:64], "reason": reason or "", "actor_id": actor.user_id, "unit_cost_fen": unit_cost_fen}
+    if write is None:  # PostgreSQL: balance and movement in one statement
+        keys.update({"m_" + k: v for k, v in row.items()}, m_at=clock.now())
+        written = conn.execute(add if quantity > 0 else take, keys).first()
+        movement_id, new_qty = written if written is not None else (None, None)
+    else:
+        new_qty = conn.execute(add if quantity > 0 else take, keys).scalar_one_or_none()
     if new_qty is None:
         have = available_quantity(session, lot.id, location.id)
         raise InsufficientStock(
             _l("Only %(have)d left of lot %(lot)s at %(loc)s; %(want)d asked.", have=have, lot=lot.lot_no,
                loc=location.name, want=-quantity), details={"available": have, "requested": -quantity})
-    row = {"store_id": lot.store_id, "lot_id": lot.id, "location_id": location.id, "kind": kind, "quantity": quantity,
-           "balance_after": new_qty, "reference": reference[:64], "reason": reason or "", "actor_id": actor.user_id,
-           "at": clock.now(), "unit_cost_fen": unit_cost_fen}
-    movement_id = conn.execute(write, row).scalar_one()
+    if write is not None:
+        movement_id = conn.execute(write, {**row, "balance_after": new_qty, "at": clock.now()}).scalar_one()
     # Written with Core (no unit of work on the hot path); the caller gets a plain record of it.
     return PostedMovement(movement_id, lot.id, location.id, kind, quantity, new_qty)
 
