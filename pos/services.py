@@ -825,6 +825,19 @@ def _hot() -> dict:
         q["insert_split"] = sa_insert(SplitPackRecord.__table__)
         q["insert_print"] = sa_insert(PrintJob.__table__)
         q["insert_audit"] = sa_insert(AuditEvent.__table__)
+        # PostgreSQL: the commit's last four writes (journal head, cart committed, print job, audit event) in one
+        # round trip — data-modifying CTEs always run to completion, referenced or not.
+        pj = PrintJob.__table__
+        # Every value is an explicit, prefixed parameter: no parameter name matches a column of these tables.
+        ae = AuditEvent.__table__
+        q["commit_tail_pg"] = sa_insert(ae).values(
+            {c.name: bindparam("a_" + c.name, type_=c.type) for c in ae.c if c.name != "id"}).add_cte(
+            update(journal).where(journal.c.register_id == bindparam("j_reg"))
+            .values(last_hash=bindparam("j_hash")).returning(journal.c.register_id).cte("j"),
+            update(cart).where(cart.c.id == bindparam("c_id"))
+            .values(status=CartStatus.COMMITTED.value, sale_id=bindparam("c_sale")).returning(cart.c.id).cte("c"),
+            sa_insert(pj).values({c.name: bindparam("p_" + c.name, type_=c.type) for c in pj.c if c.name != "id"})
+            .returning(pj.c.id).cte("p"))
         _HOT = q
     return _HOT
 
@@ -1065,7 +1078,9 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
                 l["sale_id"] = sale_id
             line_ids = conn.execute(q["insert_sale_lines"], sale_lines).scalars().all()
             conn.execute(q["insert_payments"], [{"sale_id": sale_id, **p} for p in payments]).all()
-            conn.execute(q["journal_head"], {"j_reg": register.id, "j_hash": sale["hash"]})
+            pg = conn.dialect.name == "postgresql"
+            if not pg:  # PostgreSQL: in the tail statement below
+                conn.execute(q["journal_head"], {"j_reg": register.id, "j_hash": sale["hash"]})
             reference = f"sale:{sale['sale_number']}"
             for (lot, location, units, special), line, line_id in zip(movements, sale_lines, line_ids):
                 inv.post_movement(session, actor, lot=lot, location=location, quantity=-units,
@@ -1081,17 +1096,24 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
             for fix in price_fixes:
                 conn.execute(q["line_price"], fix)
                 _refresh_loaded(session, CartLine, fix["l_id"], unit_price_fen=fix["l_price"])
-            conn.execute(q["cart_committed"], {"c_id": cart_id, "c_sale": sale_id})
-            _refresh_loaded(session, Cart, cart_id, status=CartStatus.COMMITTED, sale_id=sale_id)
             now = clock.now()
-            conn.execute(q["insert_print"], {
+            print_job = {
                 "store_id": store_id, "register_id": register.id, "kind": "receipt", "sale_id": sale_id,
                 "day_close_id": None, "kick_drawer": cash > 0, "status": "pending", "attempts": 0,
-                "next_attempt_at": now, "last_error": "", "created_at": now, "printed_at": None})
-            conn.execute(q["insert_audit"], audit_values(
+                "next_attempt_at": now, "last_error": "", "created_at": now, "printed_at": None}
+            audit = audit_values(
                 actor, "sale.commit", "sale", sale_id,
                 after={"sale_number": sale["sale_number"], "total_fen": total, "lines": len(sale_lines),
-                       "tenders": [p["tender"] for p in payments]}))
+                       "tenders": [p["tender"] for p in payments]})
+            if pg:
+                conn.execute(q["commit_tail_pg"], {
+                    "j_reg": register.id, "j_hash": sale["hash"], "c_id": cart_id, "c_sale": sale_id,
+                    **{"p_" + k: v for k, v in print_job.items()}, **{"a_" + k: v for k, v in audit.items()}})
+            else:
+                conn.execute(q["cart_committed"], {"c_id": cart_id, "c_sale": sale_id})
+                conn.execute(q["insert_print"], print_job)
+                conn.execute(q["insert_audit"], audit)
+            _refresh_loaded(session, Cart, cart_id, status=CartStatus.COMMITTED, sale_id=sale_id)
             sale = _attach(session, Sale, sale)
     except IntegrityError as exc:
         session.rollback()
