@@ -52,7 +52,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import func, update
+from sqlalchemy import func, text, update
 from sqlalchemy.exc import IntegrityError
 from stdnum.cn import ric
 
@@ -838,8 +838,39 @@ def _hot() -> dict:
             .values(status=CartStatus.COMMITTED.value, sale_id=bindparam("c_sale")).returning(cart.c.id).cte("c"),
             sa_insert(pj).values({c.name: bindparam("p_" + c.name, type_=c.type) for c in pj.c if c.name != "id"})
             .returning(pj.c.id).cte("p"))
+        # PostgreSQL: the sale, its lines and payments in one round trip. Rows travel as JSON typed by the tables'
+        # own row types; lines and payments are inserted in parameter order (INSERT … SELECT … ORDER BY ordinality:
+        # the ids follow it, the same assumption SQLAlchemy's sort_by_parameter_order makes on PostgreSQL).
+        def cols(table, skip=("id",)):
+            return [c.name for c in table.c if c.name not in skip]
+        sale_cols, line_cols, pay_cols = cols(sale), cols(sline, ("id", "sale_id")), cols(pay, ("id", "sale_id"))
+        q["write_sale_pg"] = text(
+            f"WITH s AS (INSERT INTO sale ({', '.join(sale_cols)}) "
+            f"SELECT {', '.join('r.' + c for c in sale_cols)} "
+            f"FROM json_populate_record(NULL::sale, CAST(:sale AS json)) AS r RETURNING id), "
+            f"l AS (INSERT INTO sale_line (sale_id, {', '.join(line_cols)}) "
+            f"SELECT s.id, {', '.join('r.' + c for c in line_cols)} FROM s, "
+            f"json_populate_recordset(NULL::sale_line, CAST(:lines AS json)) WITH ORDINALITY AS r "
+            f"ORDER BY r.ordinality "
+            f"RETURNING id, line_no), "
+            f"p AS (INSERT INTO sale_payment (sale_id, {', '.join(pay_cols)}) "
+            f"SELECT s.id, {', '.join('r.' + c for c in pay_cols)} FROM s, "
+            f"json_populate_recordset(NULL::sale_payment, CAST(:payments AS json)) WITH ORDINALITY AS r "
+            f"ORDER BY r.ordinality "
+            f"RETURNING id) "
+            f"SELECT s.id, (SELECT array_agg(l.id ORDER BY l.line_no) FROM l), (SELECT count(*) FROM p) FROM s")
+        q["write_sale_pg_columns"] = (set(sale_cols), set(line_cols) | {"sale_id"}, set(pay_cols))
         _HOT = q
     return _HOT
+
+
+def _json_rows(value) -> str:
+    """JSON for json_populate_record(set): dates and datetimes as ISO text (PostgreSQL parses them back exactly)."""
+    return json.dumps(value, default=lambda o: o.isoformat() if isinstance(o, (date, datetime)) else _no_json(o))
+
+
+def _no_json(o):
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _attach(session: Session, model, values: dict):
@@ -1073,12 +1104,26 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
                 tuple(sale[f] for f in SALE_HASH_FIELDS),
                 [tuple(l[f] for f in LINE_HASH_FIELDS) for l in sale_lines],
                 [tuple(p[f] for f in PAYMENT_HASH_FIELDS) for p in payments])).hexdigest()
-            sale["id"] = sale_id = conn.execute(q["insert_sale"], sale).scalar_one()
-            for l in sale_lines:
-                l["sale_id"] = sale_id
-            line_ids = conn.execute(q["insert_sale_lines"], sale_lines).scalars().all()
-            conn.execute(q["insert_payments"], [{"sale_id": sale_id, **p} for p in payments]).all()
             pg = conn.dialect.name == "postgresql"
+            if pg:  # one statement; every key must be a column (json_populate_record ignores unknown keys)
+                sale_keys, line_keys, pay_keys = q["write_sale_pg_columns"]
+                if set(sale) != sale_keys or any(set(l) != line_keys for l in sale_lines) \
+                        or any(not set(p) <= pay_keys for p in payments):
+                    raise RuntimeError("commit_sale: a sale row's keys do not match its table's columns")
+                sale_id, line_ids, n_payments = conn.execute(q["write_sale_pg"], {
+                    "sale": _json_rows(sale), "lines": _json_rows(sale_lines),
+                    "payments": _json_rows(payments)}).one()
+                if len(line_ids) != len(sale_lines) or n_payments != len(payments):
+                    raise RuntimeError("commit_sale: the sale's rows were not all written")
+                sale["id"] = sale_id
+                for l in sale_lines:
+                    l["sale_id"] = sale_id
+            else:
+                sale["id"] = sale_id = conn.execute(q["insert_sale"], sale).scalar_one()
+                for l in sale_lines:
+                    l["sale_id"] = sale_id
+                line_ids = conn.execute(q["insert_sale_lines"], sale_lines).scalars().all()
+                conn.execute(q["insert_payments"], [{"sale_id": sale_id, **p} for p in payments]).all()
             if not pg:  # PostgreSQL: in the tail statement below
                 conn.execute(q["journal_head"], {"j_reg": register.id, "j_hash": sale["hash"]})
             reference = f"sale:{sale['sale_number']}"
