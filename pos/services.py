@@ -805,6 +805,12 @@ def _hot() -> dict:
                          .join(loc, loc.c.id == cline.c.location_id))
             .where(cline.c.cart_id == bindparam("cart")).order_by(cline.c.id)
             .with_for_update(read=True, of=lot))
+        # PostgreSQL: the same read also claims the register's next number (the row lock is held to the commit, a
+        # refusal rolls the claim back: no gaps); None when the register has no journal row yet.
+        claim = (update(journal).where(journal.c.register_id == bindparam("j_reg"))
+                 .values(last_seq=journal.c.last_seq + 1).returning(journal.c.last_seq, journal.c.last_hash).cte("j"))
+        q["commit_lines_claim_pg"] = q["commit_lines"].add_columns(
+            sa_select(claim.c.last_seq).scalar_subquery(), sa_select(claim.c.last_hash).scalar_subquery())
         rx = Prescription.__table__
         q["prescription"] = (sa_select(rx.c.id, rx.c.decision, rx.c.register_id, rx.c.issued_on, rx.c.reviewed_by_id)
                              .where(rx.c.cart_id == bindparam("cart")).order_by(rx.c.id.desc()).limit(1))
@@ -1015,7 +1021,13 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
             if cart_id is None:
                 raise _no_cart()
             # (PostgreSQL: the lots share-locked; SQLite: read inside this BEGIN IMMEDIATE transaction: current)
-            rows = conn.execute(q["commit_lines"], {"cart": cart_id}).all()
+            pg = conn.dialect.name == "postgresql"
+            if pg:
+                rows = conn.execute(q["commit_lines_claim_pg"], {"cart": cart_id, "j_reg": register.id}).all()
+                claimed = rows[0][-2:] if rows and rows[0][-2] is not None else None
+                rows = [r[:-2] for r in rows]
+            else:
+                rows = conn.execute(q["commit_lines"], {"cart": cart_id}).all()
             if not rows:
                 raise Conflict(_l("The cart is empty: scan something first."), code="cart_empty")
             today = clock.today(tz)
@@ -1083,7 +1095,8 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
                 raise Conflict(_l("Only cash can be overpaid (for change); card and app payments must be exact."),
                                code="overpaid")
             # The journal: claim the register's next number (row-locked until commit: no gaps), chain, write.
-            claimed = conn.execute(q["claim_number"], {"j_reg": register.id}).first()
+            if not pg:
+                claimed = conn.execute(q["claim_number"], {"j_reg": register.id}).first()
             if claimed is None:  # the register's first sale
                 conn.execute(q["insert_journal"], {"register_id": register.id, "last_seq": 0,
                                                    "last_hash": GENESIS_HASH})
@@ -1104,7 +1117,6 @@ def commit_sale(session: Session, actor: Actor, register: Register, *, tenders, 
                 tuple(sale[f] for f in SALE_HASH_FIELDS),
                 [tuple(l[f] for f in LINE_HASH_FIELDS) for l in sale_lines],
                 [tuple(p[f] for f in PAYMENT_HASH_FIELDS) for p in payments])).hexdigest()
-            pg = conn.dialect.name == "postgresql"
             if pg:  # one statement; every key must be a column (json_populate_record ignores unknown keys)
                 sale_keys, line_keys, pay_keys = q["write_sale_pg_columns"]
                 if set(sale) != sale_keys or any(set(l) != line_keys for l in sale_lines) \
