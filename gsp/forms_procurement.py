@@ -39,6 +39,13 @@ class SupplierForm(FlaskForm):
     rep_until = DateField(_l("Authorisation valid until"), validators=[Optional()])
 
 
+class StoreLicenceForm(FlaskForm):
+    drug_trade_licence_no = StringField(_l("Drug trade licence no."), validators=[InputRequired(), Length(max=64)])
+    valid_until = DateField(_l("Valid until"), validators=[InputRequired()])
+    business_licence_no = StringField(_l("Business licence no."), validators=[Length(max=64)])
+    business_scope = ScopeField(_l("Business scope"), choices=scope_choices())
+
+
 class DecisionForm(FlaskForm):
     decision = SelectField(_l("Decision"), choices=[("approve", _l("Approve")), ("reject", _l("Reject"))])
     note = TextAreaField(_l("Note (required to reject)"), validators=[Length(max=2000)])

@@ -134,6 +134,46 @@ def scope_problem(drug: Drug, store: Store, supplier: Supplier) -> str | None:
     return None
 
 
+def set_store_licence(session: Session, actor: Actor, *, store_id: int, drug_trade_licence_no, valid_until,
+                      business_licence_no, business_scope) -> Store:
+    """The store's own drug trade licence and business scope (经营范围), which every order line is checked against.
+    Kept by the quality manager from the licence on the wall; the change is audited with before and after."""
+    require(actor, Perm.QUALIFICATION_APPROVE)
+    licence_no = clean_text(drug_trade_licence_no, _l("Drug trade licence no."), limit=64)
+    until = parse_date(valid_until, _l("Valid until"))
+    business_no = clean_text(business_licence_no, _l("Business licence no."), required=False, limit=64)
+    scope = check_scope_text(business_scope, _l("Business scope"))
+    if not scope:
+        raise InvalidInput(_l("Business scope is required."), code="required")
+    with transaction(session):
+        store = session.get(Store, store_id, with_for_update=True if session.get_bind().dialect.name
+                            == "postgresql" else None)
+        if store is None:
+            raise NotFound(_l("Store not found."))
+        fields = ("drug_trade_licence_no", "drug_trade_licence_valid_until", "business_licence_no", "business_scope")
+        before = {f: getattr(store, f) for f in fields}
+        store.drug_trade_licence_no, store.drug_trade_licence_valid_until = licence_no, until
+        store.business_licence_no, store.business_scope = business_no, scope
+        session.add(store)
+        record_audit(session, actor, "store.licence", "store", store.id, before=before,
+                     after={f: getattr(store, f) for f in fields}, store_id=store.id)
+    return store
+
+
+def store_licence_warnings(session: Session, today: date, until: date) -> list[LicenceWarning]:
+    """The store's own drug trade licence ending by `until`: its quality manager is told once ahead, once ended."""
+    rows = session.exec(select(Store).where(Store.drug_trade_licence_valid_until.is_not(None),
+                                            Store.drug_trade_licence_valid_until <= until)).all()
+    return [LicenceWarning(
+        dedupe_key=f"store_licence:{store.id}:{store.drug_trade_licence_valid_until.isoformat()}:"
+                   f"{'ended' if store.drug_trade_licence_valid_until < today else 'ending'}",
+        store_id=store.id, permission=Perm.QUALIFICATION_APPROVE,
+        title=_("The store's drug trade licence %(number)s ends on %(date)s", number=store.drug_trade_licence_no,
+                date=store.drug_trade_licence_valid_until.isoformat()),
+        body=_("Apply for the renewal in time and record the new licence on the Store page."),
+        entity_type="store", entity_id=store.id) for store in rows]
+
+
 # --- suppliers --------------------------------------------------------------------------------------------------
 
 def _licence(raw: dict, today: date) -> SupplierLicence:
@@ -390,6 +430,7 @@ def rep_authorisation_warnings(session: Session, today: date, until: date) -> li
 
 register_licence_source("supplier", supplier_licence_warnings)
 register_licence_source("supplier_rep", rep_authorisation_warnings)
+register_licence_source("store", store_licence_warnings)
 
 
 # --- drugs (首营品种) and changes to their master data ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from core.services import get_store
 from core.web import int_arg
 from gsp import purchasing as pur, qualification as qual
 from gsp.forms_procurement import (DecisionForm, DrugChangeForm, InspectionForm, LicenceForm, NewDrugForm, NoteForm,
-                                   OrderForm, OrderLineForm, RepForm, ReturnForm, SupplierForm)
+                                   OrderForm, OrderLineForm, RepForm, ReturnForm, StoreLicenceForm, SupplierForm)
 from gsp.models import OrderStatus, PurchaseOrder, QualificationStatus, ReturnStatus, SupplierRep
 from hardware.scan import decode
 from inventory import services as inv
@@ -71,6 +71,31 @@ def overview():
     return render_template("gsp/procurement/overview.html", w=pur.waiting_for(db, actor, store, today),
                            orders=pur.orders(db, store.id, limit=10), receipts=pur.receipts(db, store.id, limit=10),
                            today=today, order_labels=pur.ORDER_STATUS_LABELS)
+
+
+# --- the store's own licence and business scope ---------------------------------------------------------------------
+
+def _store_licence_page(form, status=200):
+    return render_template("gsp/procurement/store_licence.html", form=form), status
+
+
+@bp.route("/store-licence", methods=["GET", "POST"])
+@requires(Perm.QUALIFICATION_APPROVE)
+def store_licence():
+    actor, db, store = _ctx()
+    if request.method == "GET":
+        form = StoreLicenceForm(formdata=None, drug_trade_licence_no=store.drug_trade_licence_no,
+                                valid_until=store.drug_trade_licence_valid_until,
+                                business_licence_no=store.business_licence_no,
+                                business_scope=sorted(qual.scope_set(store.business_scope)))
+        return _store_licence_page(form)
+    form = StoreLicenceForm()
+    return _run(form, lambda: qual.set_store_licence(
+        db, actor, store_id=store.id, drug_trade_licence_no=form.drug_trade_licence_no.data,
+        valid_until=form.valid_until.data, business_licence_no=form.business_licence_no.data,
+        business_scope="\n".join(form.business_scope.data or [])),
+        _("The store's licence and business scope are saved."), lambda status: _store_licence_page(form, status),
+        lambda _s: url_for("core.store_profile"))
 
 
 # --- suppliers ------------------------------------------------------------------------------------------------------

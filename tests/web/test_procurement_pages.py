@@ -155,3 +155,56 @@ def test_text_with_a_nul_character_is_refused_before_anything_runs(app, db, worl
     login(client, "purchaser")
     response = post_form(client, "/procurement/suppliers/new", {**supplier_form(), "name": "示例\x00医药"})
     assert response.status_code == 400 and count(db, Supplier) == 0
+
+
+def test_the_quality_manager_keeps_the_stores_licence_and_scope_which_orders_are_checked_against(app, db, world):
+    from core.models import Store
+
+    client = app.test_client()
+    login(client, "purchaser")
+    form = {"drug_trade_licence_no": "沪AA0210001", "valid_until": (TEST_TODAY + timedelta(days=800)).isoformat(),
+            "business_licence_no": CREDIT_CODES[0], "business_scope": ["化学药制剂", "中成药"]}
+    assert post_form(client, "/procurement/store-licence", form).status_code == 403
+    login(client, "quality_manager")
+    assert "store-licence-link" in client.get("/store").get_data(as_text=True)
+    for bad in ({"business_scope": ["保健食品"]}, {"business_scope": []}, {"valid_until": ""}):
+        response = post_form(client, "/procurement/store-licence", {**form, **bad})
+        assert response.status_code == 422 and 'class="flash error"' in response.get_data(as_text=True)
+        db.rollback()
+        assert db.get(Store, world.store.id).business_scope == ""  # nothing written
+    assert post_form(client, "/procurement/store-licence", form).status_code == 302
+    db.rollback()
+    store = db.get(Store, world.store.id)
+    assert (store.drug_trade_licence_no, store.business_scope) == ("沪AA0210001", "化学药制剂\n中成药")
+    event = db.exec(select(AuditEvent).where(AuditEvent.action == "store.licence")).one()
+    assert '"business_scope": ""' in event.summary and "中成药" in event.summary  # before and after kept
+
+    # Orders are checked against it at once: a cold-chain drug needs 冷藏冷冻药品, which the store now lacks.
+    from core.errors import Conflict
+    from gsp import purchasing as pur
+    from tests.integration.procurement_helpers import approved_supplier
+
+    supplier = approved_supplier(world)
+    db.refresh(world.store)
+    try:
+        pur.create_order(db, world.actor("purchaser"), store=world.store, supplier_id=supplier.id,
+                         lines=[{"drug_id": world.drug["INSULIN"].id, "packages": 1}])
+        raise AssertionError("an out-of-scope line was accepted")
+    except Conflict as exc:
+        assert exc.code == "out_of_scope" and "冷藏冷冻药品" in str(exc.message)
+
+
+def test_the_licence_job_warns_about_the_stores_own_licence(app, db, world, clock):
+    from core.jobs import licence_expiry
+    from core.models import Notification
+    from gsp import qualification as qual
+
+    qual.set_store_licence(db, world.actor("quality_manager"), store_id=world.store.id,
+                           drug_trade_licence_no="沪AA0210001", valid_until=TEST_TODAY + timedelta(days=12),
+                           business_licence_no="", business_scope=STORE_SCOPE)
+    with app.app_context():
+        licence_expiry(app)
+        licence_expiry(app)
+    db.rollback()
+    notes = db.exec(select(Notification).where(Notification.entity_type == "store")).all()
+    assert len(notes) == 1 and "沪AA0210001" in notes[0].title and notes[0].store_id == world.store.id
