@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from datetime import date
 
-from flask import jsonify, render_template, request
+from flask import flash, jsonify, redirect, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
@@ -117,3 +117,24 @@ def require_store_access(actor, store_id: int) -> None:
     """Users act within their own store; chain-wide roles come with the quality and procurement issues."""
     if actor.store_id != store_id:
         raise PermissionDenied(_l("This record belongs to another store."))
+
+
+def form_errors(form) -> str:
+    """A WTForms form's errors as one line: "label: error, error; label: error"."""
+    return "; ".join(f"{form[k].label.text}: {', '.join(str(e) for e in v)}" for k, v in form.errors.items())
+
+
+def run_form(form, action, success, page, to):
+    """Validate the form (if any), run the service, flash `success` (text, or a function of the result) and redirect
+    to `to(result)`; on bad input show `page(status)` again with the 4xx status — nothing was written, as each
+    service runs in one transaction."""
+    if form is not None and not form.validate():
+        flash(_("Please correct: %(errors)s", errors=form_errors(form)), "error")
+        return page(422)
+    try:
+        result = action()
+    except YaofangError as exc:
+        flash(str(exc.message), "error")
+        return page(exc.status)
+    flash(success(result) if callable(success) else success, "success")
+    return redirect(to(result))

@@ -9,7 +9,6 @@ non-conforming (red) area, never sellable.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 

@@ -2,17 +2,17 @@
 near-expiry push list (近效期催销表)."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlmodel import select
 
 from core.auth import current_actor, requires
 from core.db import get_session
-from core.errors import NotFound, YaofangError
+from core.errors import NotFound
 from core.models import User
 from core.permissions import Perm
 from core.services import get_store
-from core.web import int_arg
+from core.web import int_arg, run_form
 from gsp import quality as q
 from gsp.forms import (DestructionDecisionForm, DestructionRequestForm, FlagForm, LockForm, NonconformingForm,
                        NoteForm, RecallForm, RecoveryForm, SaleStopForm, UnlockForm)
@@ -21,33 +21,6 @@ from inventory import services as inv
 from inventory.models import Drug, LotStatus
 
 bp = Blueprint("gsp", __name__, url_prefix="/quality")
-
-
-def _form_errors(form) -> str:
-    return "; ".join(f"{form[k].label.text}: {', '.join(str(e) for e in v)}" for k, v in form.errors.items())
-
-
-def _run(form, action, success: str, page, to):
-    """Validate the form, run the service, flash the outcome and redirect to `to(result)`; on bad input show the
-    page again with the 4xx status (nothing was written: each service runs in one transaction)."""
-    if not form.validate():
-        flash(_("Please correct: %(errors)s", errors=_form_errors(form)), "error")
-        return page(422)
-    try:
-        result = action()
-    except YaofangError as exc:
-        flash(str(exc.message), "error")
-        return page(exc.status)
-    flash(success, "success")
-    return redirect(to(result))
-
-
-def _find_drug(db, code: str) -> Drug:
-    code = (code or "").strip()
-    drug = db.exec(select(Drug).where(Drug.code == code)).first() or inv.drug_by_barcode(db, code)
-    if drug is None:
-        raise NotFound(_("No drug with code or barcode %(code)s.", code=code))
-    return drug
 
 
 # --- overview -------------------------------------------------------------------------------------------------------------
@@ -101,7 +74,7 @@ def lot(lot_id: int):
 @requires(Perm.QUALITY_FLAG)
 def flag(lot_id: int):
     form = FlagForm()
-    return _run(form, lambda: q.flag_suspect(get_session(), current_actor(), lot_id,
+    return run_form(form, lambda: q.flag_suspect(get_session(), current_actor(), lot_id,
                                              found_where=form.found_where.data, note=form.note.data),
                 _("Reported: the quality manager has been told."), lambda s: _lot_page(lot_id, s, flag=form),
                 lambda r: url_for("gsp.lot", lot_id=lot_id))
@@ -111,7 +84,7 @@ def flag(lot_id: int):
 @requires(Perm.QUALITY_LOCK)
 def lock(lot_id: int):
     form = LockForm()
-    return _run(form, lambda: q.lock_lot(get_session(), current_actor(), lot_id, reason=form.reason.data,
+    return run_form(form, lambda: q.lock_lot(get_session(), current_actor(), lot_id, reason=form.reason.data,
                                           note=form.note.data),
                 _("Lot locked: no counter or issuing path can take it now."),
                 lambda s: _lot_page(lot_id, s, lock=form),
@@ -122,7 +95,7 @@ def lock(lot_id: int):
 @requires(Perm.QUALITY_LOCK)
 def unlock(lot_id: int):
     form = UnlockForm()
-    return _run(form, lambda: q.unlock_lot(get_session(), current_actor(), lot_id, conclusion=form.conclusion.data),
+    return run_form(form, lambda: q.unlock_lot(get_session(), current_actor(), lot_id, conclusion=form.conclusion.data),
                 _("Lot unlocked: it is on sale again."), lambda s: _lot_page(lot_id, s, unlock=form),
                 lambda r: url_for("gsp.lot", lot_id=lot_id))
 
@@ -131,7 +104,7 @@ def unlock(lot_id: int):
 @requires(Perm.QUALITY_LOCK)
 def nonconforming(lot_id: int):
     form = NonconformingForm()
-    return _run(form, lambda: q.declare_nonconforming(get_session(), current_actor(), lot_id,
+    return run_form(form, lambda: q.declare_nonconforming(get_session(), current_actor(), lot_id,
                                                        reason=form.reason.data, note=form.note.data,
                                                        counterfeit=bool(form.counterfeit.data)),
                 _("Recorded as non-conforming; its stock is now in the red area."),
@@ -143,7 +116,7 @@ def nonconforming(lot_id: int):
 @requires(Perm.QUALITY_LOCK)
 def request_destruction(lot_id: int):
     form = DestructionRequestForm()
-    return _run(form, lambda: q.request_destruction(get_session(), current_actor(), lot_id,
+    return run_form(form, lambda: q.request_destruction(get_session(), current_actor(), lot_id,
                                                      quantity=form.quantity.data, method=form.method.data,
                                                      reason=form.reason.data),
                 _("Destruction requested: another person approves it before a witness."),
@@ -164,7 +137,7 @@ def decide_destruction(destruction_id: int):
     form.witness_id.choices = [(0, "—")] + [(u.id, u.display_name) for u in db.exec(
         select(User).where(User.store_id == item.store_id)).all()]
     approve = form.decision.data == "approve"
-    return _run(form, lambda: q.decide_destruction(db, current_actor(), destruction_id, approve=approve,
+    return run_form(form, lambda: q.decide_destruction(db, current_actor(), destruction_id, approve=approve,
                                                     witness_id=form.witness_id.data or None, note=form.note.data),
                 _("Destruction approved: the stock left the red area.") if approve else _("Destruction rejected."),
                 lambda s: _lot_page(item.lot_id, s, decision=form),
@@ -191,9 +164,9 @@ def issue_stop():
 
     def action():
         db = get_session()
-        return q.issue_sale_stop(db, current_actor(), drug_id=_find_drug(db, form.drug_code.data).id,
+        return q.issue_sale_stop(db, current_actor(), drug_id=inv.drug_by_code_or_barcode(db, form.drug_code.data).id,
                                  lot_no=form.lot_no.data, reason=form.reason.data)
-    return _run(form, action, _("Stop-sale notice issued: the lots are locked in every store."),
+    return run_form(form, action, _("Stop-sale notice issued: the lots are locked in every store."),
                 lambda s: _stops_page(s, form),
                 lambda r: url_for("gsp.stops"))
 
@@ -202,7 +175,7 @@ def issue_stop():
 @requires(Perm.QUALITY_LOCK)
 def lift_stop(stop_id: int):
     form = NoteForm()
-    return _run(form, lambda: q.lift_sale_stop(get_session(), current_actor(), stop_id, note=form.note.data),
+    return run_form(form, lambda: q.lift_sale_stop(get_session(), current_actor(), stop_id, note=form.note.data),
                 _("Sale resumed: the lots this notice locked are released."), lambda s: _stops_page(s),
                 lambda r: url_for("gsp.stops"))
 
@@ -227,10 +200,10 @@ def issue_recall():
 
     def action():
         db = get_session()
-        return q.issue_recall(db, current_actor(), drug_id=_find_drug(db, form.drug_code.data).id,
+        return q.issue_recall(db, current_actor(), drug_id=inv.drug_by_code_or_barcode(db, form.drug_code.data).id,
                               lot_nos=form.lot_nos.data, level=form.level.data, reason=form.reason.data,
                               measure=form.measure.data)
-    return _run(form, action, _("Recall issued: the lots are recalled in every store."),
+    return run_form(form, action, _("Recall issued: the lots are recalled in every store."),
                 lambda s: _recalls_page(s, form),
                 lambda recall: url_for("gsp.recall_detail", recall_id=recall.id))
 
@@ -260,7 +233,7 @@ def recall_recovery(recall_id: int):
     form = RecoveryForm()
     db = get_session()
     form.lot_id.choices = [(lot.id, lot.lot_no) for _link, lot, _store in q.recall_lots(db, recall_id)]
-    return _run(form, lambda: q.record_recovery(db, current_actor(), recall_id, lot_id=form.lot_id.data,
+    return run_form(form, lambda: q.record_recovery(db, current_actor(), recall_id, lot_id=form.lot_id.data,
                                                  quantity=form.quantity.data, sale_number=form.sale_number.data,
                                                  note=form.note.data,
                                                  finder=current_app.extensions.get("yaofang.lot_sales")),
@@ -272,7 +245,7 @@ def recall_recovery(recall_id: int):
 @requires(Perm.QUALITY_LOCK)
 def close_recall(recall_id: int):
     form = NoteForm()
-    return _run(form, lambda: q.close_recall(get_session(), current_actor(), recall_id, note=form.note.data),
+    return run_form(form, lambda: q.close_recall(get_session(), current_actor(), recall_id, note=form.note.data),
                 _("Recall closed."), lambda s: _recall_page(recall_id, s),
                 lambda r: url_for("gsp.recall_detail", recall_id=recall_id))
 

@@ -15,7 +15,7 @@ from core.db import get_session
 from core.errors import InvalidInput, NotFound, YaofangError
 from core.permissions import Perm
 from core.services import get_store
-from core.web import date_arg
+from core.web import date_arg, form_errors
 from gsp import curing
 from gsp.forms_curing import CuringRecordForm, MeasureForm, ReadingForm
 from gsp.jobs_curing import plan_settings
@@ -24,10 +24,6 @@ from inventory.services import get_location, label, lot_status_label, store_loca
 bp = Blueprint("curing", __name__)
 
 MAX_CHART_DAYS = 92
-
-
-def _form_errors(form) -> str:
-    return "; ".join(f"{form[k].label.text}: {', '.join(v)}" for k, v in form.errors.items())
 
 
 # --- curing plans ---------------------------------------------------------------------------------------------------
@@ -84,7 +80,7 @@ def record(item_id: int):
         raise NotFound(_l("Curing plan item %(id)s not found.", id=item_id))
     form = CuringRecordForm()
     if not form.validate():
-        flash(_("Please correct the curing record: %(errors)s", errors=_form_errors(form)), "error")
+        flash(_("Please correct the curing record: %(errors)s", errors=form_errors(form)), "error")
         return _plan_page(item.plan_id, 422, item.id, form)
     try:
         rec = curing.record_curing(db, actor, item.id, appearance_ok=form.appearance.data,
@@ -224,7 +220,7 @@ def add_reading(location_id: int):
     get_location(db, location_id, actor.store_id)
     form = ReadingForm()
     if not form.validate():
-        flash(_("Please correct the reading: %(errors)s", errors=_form_errors(form)), "error")
+        flash(_("Please correct the reading: %(errors)s", errors=form_errors(form)), "error")
         return _location_page(location_id, form, 422)
     try:
         reading = curing.record_reading(db, actor, location_id=location_id, temperature=form.temperature.data,
@@ -251,7 +247,7 @@ def add_measure(reading_id: int):
         raise NotFound(_l("Reading %(id)s not found.", id=reading_id))
     form = MeasureForm()
     if not form.validate():
-        flash(_("Please describe the measure: %(errors)s", errors=_form_errors(form)), "error")
+        flash(_("Please describe the measure: %(errors)s", errors=form_errors(form)), "error")
         return _location_page(reading.location_id, None, 422)
     try:
         curing.record_measure(db, actor, reading.id, form.measure.data)

@@ -4,46 +4,27 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 from flask_babel import gettext as _, lazy_gettext as _l
 from sqlmodel import select
 
 from core.auth import current_actor, requires
 from core.db import get_session
-from core.errors import InvalidInput, NotFound, YaofangError
+from core.errors import InvalidInput, NotFound
 from core.models import User
 from core.money import yuan_to_fen
 from core.permissions import Perm
 from core.services import get_store
-from core.web import int_arg
+from core.web import int_arg, run_form
 from gsp import purchasing as pur, qualification as qual
 from gsp.forms_procurement import (DecisionForm, DrugChangeForm, InspectionForm, LicenceForm, NewDrugForm, NoteForm,
                                    OrderForm, OrderLineForm, RepForm, ReturnForm, StoreLicenceForm, SupplierForm)
-from gsp.models import OrderStatus, PurchaseOrder, QualificationStatus, ReturnStatus, SupplierRep
+from gsp.models import PurchaseOrder, QualificationStatus, ReturnStatus, SupplierRep
 from hardware.scan import decode
 from inventory import services as inv
-from inventory.models import Drug, DrugCategory, LocationKind, RxClass, StorageClass
+from inventory.models import DrugCategory, LocationKind, RxClass, StorageClass
 
 bp = Blueprint("procurement", __name__, url_prefix="/procurement")
-
-
-def _form_errors(form) -> str:
-    return "; ".join(f"{form[k].label.text}: {', '.join(str(e) for e in v)}" for k, v in form.errors.items())
-
-
-def _run(form, action, success, page, to):
-    """Validate, run the service, flash and redirect; on bad input show the page again with the 4xx status
-    (nothing was written: each service runs in one transaction)."""
-    if form is not None and not form.validate():
-        flash(_("Please correct: %(errors)s", errors=_form_errors(form)), "error")
-        return page(422)
-    try:
-        result = action()
-    except YaofangError as exc:
-        flash(str(exc.message), "error")
-        return page(exc.status)
-    flash(success if isinstance(success, str) else success(result), "success")
-    return redirect(to(result))
 
 
 def _ctx():
@@ -90,7 +71,7 @@ def store_licence():
                                 business_scope=sorted(qual.scope_set(store.business_scope)))
         return _store_licence_page(form)
     form = StoreLicenceForm()
-    return _run(form, lambda: qual.set_store_licence(
+    return run_form(form, lambda: qual.set_store_licence(
         db, actor, store_id=store.id, drug_trade_licence_no=form.drug_trade_licence_no.data,
         valid_until=form.valid_until.data, business_licence_no=form.business_licence_no.data,
         business_scope="\n".join(form.business_scope.data or [])),
@@ -140,7 +121,7 @@ def new_supplier():
                                     business_scope="\n".join(form.business_scope.data or []), licences=licences,
                                     reps=reps)
 
-    return _run(form, action, _("Submitted: a quality manager approves the supplier before it can be ordered from."),
+    return run_form(form, action, _("Submitted: a quality manager approves the supplier before it can be ordered from."),
                 lambda status: _supplier_form_page(form, status),
                 lambda s: url_for("procurement.supplier", supplier_id=s.id))
 
@@ -173,7 +154,7 @@ def supplier(supplier_id: int):
 def decide_supplier(supplier_id: int):
     actor, db, _store = _ctx()
     form = DecisionForm()
-    return _run(form, lambda: qual.decide_supplier(db, actor, supplier_id, approve=form.decision.data == "approve",
+    return run_form(form, lambda: qual.decide_supplier(db, actor, supplier_id, approve=form.decision.data == "approve",
                                                    note=form.note.data),
                 lambda s: _("Supplier %(name)s: %(status)s.", name=s.name, status=qual.STATUS_LABELS[s.status]),
                 lambda status: _supplier_page(supplier_id, status, decision=form),
@@ -185,7 +166,7 @@ def decide_supplier(supplier_id: int):
 def add_licence(supplier_id: int):
     actor, db, _store = _ctx()
     form = LicenceForm()
-    return _run(form, lambda: qual.add_licence(db, actor, supplier_id, {
+    return run_form(form, lambda: qual.add_licence(db, actor, supplier_id, {
         "kind": form.kind.data, "number": form.number.data, "valid_from": form.valid_from.data,
         "valid_until": form.valid_until.data}), _("Licence filed."),
         lambda status: _supplier_page(supplier_id, status, licence_form=form),
@@ -197,7 +178,7 @@ def add_licence(supplier_id: int):
 def add_rep(supplier_id: int):
     actor, db, _store = _ctx()
     form = RepForm()
-    return _run(form, lambda: qual.add_rep(db, actor, supplier_id, {
+    return run_form(form, lambda: qual.add_rep(db, actor, supplier_id, {
         "name": form.name.data, "id_number": form.id_number.data, "authorisation_no": form.authorisation_no.data,
         "valid_until": form.valid_until.data}), _("Sales representative filed."),
         lambda status: _supplier_page(supplier_id, status, rep_form=form),
@@ -253,7 +234,7 @@ def new_drug():
             storage_class=form.storage_class.data, scope_item=form.scope_item.data, retail_price_fen=price,
             valuable_threshold_fen=int(current_app.config["VALUABLE_PRICE_FEN"]))
 
-    return _run(form, action, _("Submitted: the drug can be ordered once a quality manager approves it."),
+    return run_form(form, action, _("Submitted: the drug can be ordered once a quality manager approves it."),
                 lambda status: _new_drug_page(form, status),
                 lambda r: url_for("procurement.drug_request", request_id=r.id))
 
@@ -281,7 +262,7 @@ def decide_drug_request(request_id: int):
     actor, db, _store = _ctx()
     form = DecisionForm()
     threshold = int(current_app.config["VALUABLE_PRICE_FEN"])
-    return _run(form, lambda: qual.decide_drug_request(db, actor, request_id, approve=form.decision.data == "approve",
+    return run_form(form, lambda: qual.decide_drug_request(db, actor, request_id, approve=form.decision.data == "approve",
                                                        note=form.note.data, valuable_threshold_fen=threshold),
                 lambda r: _("Request %(id)s: %(status)s.", id=r.id, status=qual.STATUS_LABELS[r.status]),
                 lambda status: _request_page(request_id, status, form),
@@ -325,7 +306,7 @@ def drug_change(drug_id: int):
         return qual.submit_drug_change(db, actor, drug_id, changes={form.field.data: value},
                                        reason=form.reason.data, documents=form.documents.data)
 
-    return _run(form, action, _("Submitted: the change applies once a quality manager approves it."),
+    return run_form(form, action, _("Submitted: the change applies once a quality manager approves it."),
                 lambda status: _change_page(drug_id, form, status),
                 lambda r: url_for("procurement.drug_request", request_id=r.id))
 
@@ -368,7 +349,7 @@ def new_order():
         return pur.create_order(db, actor, store=store, supplier_id=form.supplier_id.data,
                                 rep_id=form.rep_id.data or None, note=form.note.data, lines=lines)
 
-    return _run(form, action, lambda o: _("Order %(number)s drafted.", number=o.number),
+    return run_form(form, action, lambda o: _("Order %(number)s drafted.", number=o.number),
                 lambda status: _new_order_page(form, status),
                 lambda o: url_for("procurement.order", order_id=o.id))
 
@@ -404,14 +385,6 @@ def order_print(order_id: int):
                            people=_users(db, [order.created_by_id, order.confirmed_by_id]))
 
 
-def _find_drug(db, code: str) -> Drug:
-    code = (code or "").strip()
-    drug = db.exec(select(Drug).where(Drug.code == code)).first() or inv.drug_by_barcode(db, code)
-    if drug is None:
-        raise NotFound(_("No drug with code or barcode %(code)s.", code=code))
-    return drug
-
-
 def _yuan(text: str) -> int:
     text = (text or "").strip()
     if not text:
@@ -427,8 +400,8 @@ def _yuan(text: str) -> int:
 def add_order_line(order_id: int):
     actor, db, store = _ctx()
     form = OrderLineForm()
-    return _run(form, lambda: pur.add_order_line(db, actor, store=store, order_id=order_id,
-                                                 drug_id=_find_drug(db, form.drug.data).id,
+    return run_form(form, lambda: pur.add_order_line(db, actor, store=store, order_id=order_id,
+                                                 drug_id=inv.drug_by_code_or_barcode(db, form.drug.data).id,
                                                  packages=form.packages.data, unit_cost_fen=_yuan(form.unit_cost.data)),
                 _("Line added."), lambda status: _order_page(order_id, status, line_form=form),
                 lambda _line: url_for("procurement.order", order_id=order_id))
@@ -438,7 +411,7 @@ def add_order_line(order_id: int):
 @requires(Perm.PURCHASE_ORDER)
 def remove_order_line(order_id: int, order_line_id: int):
     actor, db, store = _ctx()
-    return _run(None, lambda: pur.remove_order_line(db, actor, store=store, order_id=order_id,
+    return run_form(None, lambda: pur.remove_order_line(db, actor, store=store, order_id=order_id,
                                                     line_id=order_line_id),
                 _("Line removed."), lambda status: _order_page(order_id, status),
                 lambda _r: url_for("procurement.order", order_id=order_id))
@@ -448,7 +421,7 @@ def remove_order_line(order_id: int, order_line_id: int):
 @requires(Perm.PURCHASE_ORDER)
 def confirm_order(order_id: int):
     actor, db, store = _ctx()
-    return _run(None, lambda: pur.confirm_order(db, actor, store=store, order_id=order_id),
+    return run_form(None, lambda: pur.confirm_order(db, actor, store=store, order_id=order_id),
                 lambda o: _("Order %(number)s confirmed: receiving can start.", number=o.number),
                 lambda status: _order_page(order_id, status),
                 lambda o: url_for("procurement.order", order_id=o.id))
@@ -459,7 +432,7 @@ def confirm_order(order_id: int):
 def close_order(order_id: int):
     actor, db, store = _ctx()
     form = NoteForm()
-    return _run(form, lambda: pur.close_order(db, actor, store=store, order_id=order_id, note=form.note.data),
+    return run_form(form, lambda: pur.close_order(db, actor, store=store, order_id=order_id, note=form.note.data),
                 lambda o: _("Order %(number)s: %(status)s.", number=o.number, status=pur.ORDER_STATUS_LABELS[o.status]),
                 lambda status: _order_page(order_id, status, close_form=form),
                 lambda o: url_for("procurement.order", order_id=o.id))
@@ -524,7 +497,7 @@ def receive(order_id: int):
                            client_uuid=request.form.get("client_uuid"), lines=lines,
                            min_shelf_life_months=_min_shelf_life())
 
-    return _run(None, action, lambda r: _("Received as %(number)s: the lots wait for inspection.", number=r.number),
+    return run_form(None, action, lambda r: _("Received as %(number)s: the lots wait for inspection.", number=r.number),
                 lambda status: _receive_page(order_id, status, request.form),
                 lambda r: url_for("procurement.receipt", receipt_id=r.id))
 
@@ -593,7 +566,7 @@ def decide_line(receipt_line_id: int):
     line = db.get(pur.ReceiptLine, line_id)
     if line is None or line.store_id != store.id:
         raise NotFound(_("Receipt line not found."))
-    return _run(form, lambda: pur.decide_receipt_line(db, actor, store=store, line_id=line_id,
+    return run_form(form, lambda: pur.decide_receipt_line(db, actor, store=store, line_id=line_id,
                                                       approve=form.decision.data == "approve", note=form.note.data),
                 _("Decision recorded."), lambda status: _receipt_page(line.receipt_id, status, form, line_id),
                 lambda _d: url_for("procurement.receipt", receipt_id=line.receipt_id))
@@ -633,7 +606,7 @@ def inspect(receipt_line_id: int):
     line = db.get(pur.ReceiptLine, line_id)
     if line is None or line.store_id != store.id:
         raise NotFound(_("Receipt line not found."))
-    return _run(form, lambda: pur.inspect(
+    return run_form(form, lambda: pur.inspect(
         db, actor, store=store, line_id=line_id, sampled=form.sampled.data, appearance_ok=form.appearance_ok.data,
         packaging_ok=form.packaging_ok.data, label_ok=form.label_ok.data, report_ok=form.report_ok.data,
         accepted_packages=form.accepted.data, rejected_packages=form.rejected.data,
@@ -710,7 +683,7 @@ def new_return(supplier_id: int):
             lines.append({"lot_id": int(lot_id) if lot_id.isdigit() else None,
                           "location_id": int(location_id) if location_id.isdigit() else None,
                           "packages": value.strip()})
-    return _run(form, lambda: pur.request_return(db, actor, store=store, supplier_id=supplier_id, lines=lines,
+    return run_form(form, lambda: pur.request_return(db, actor, store=store, supplier_id=supplier_id, lines=lines,
                                                  reason=form.reason.data),
                 lambda r: _("Return %(number)s requested: the quality head and finance approve it.", number=r.number),
                 lambda status: _new_return_page(supplier_id, form, status, request.form),
@@ -755,7 +728,7 @@ def _decide_return(return_id: int, role: str):
         return pur.decide_return(db, actor, store=store, return_id=return_id, as_role=role,
                                  approve=form.decision.data == "approve", note=form.note.data)
 
-    return _run(form, action, lambda r: {ReturnStatus.DONE: _("Both approvals given: the stock has left by return "
+    return run_form(form, action, lambda r: {ReturnStatus.DONE: _("Both approvals given: the stock has left by return "
                                                               "movements."),
                                          ReturnStatus.REJECTED: _("Return rejected.")}.get(r.status,
                                                                                           _("Approval recorded.")),

@@ -70,6 +70,15 @@ def drug_by_barcode(session: Session, code: str) -> Drug | None:
                         .where(DrugBarcode.barcode == code)).first()
 
 
+def drug_by_code_or_barcode(session: Session, code: str) -> Drug:
+    """A drug by its internal code or one of its barcodes (the forms where staff type or scan either)."""
+    code = (code or "").strip()
+    drug = session.exec(select(Drug).where(Drug.code == code)).first() or drug_by_barcode(session, code)
+    if drug is None:
+        raise NotFound(_l("No drug with code or barcode %(code)s.", code=code))
+    return drug
+
+
 def get_drug(session: Session, drug_id: int) -> Drug:
     drug = session.get(Drug, drug_id)
     if drug is None:

@@ -50,7 +50,7 @@ def create_register(session: Session, actor: Actor, *, store_id: int, code: str,
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, text, update
 from sqlalchemy.exc import IntegrityError
