@@ -54,14 +54,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import OUT_DIR, REPO_ROOT, engine_kind, normalise_url, sqlite_path, summarize_ms  # noqa: E402
+from common import (OUT_DIR, REPO_ROOT, engine_kind, normalise_url, recreate, summarize_ms,  # noqa: E402
+                    write_results_md)
 from pos_common import StatementCounter, md_table, run_facts, sqlite_ts  # noqa: E402
 
 GOAL_P95_MS = 300.0
 DEFAULT_SQLITE = f"sqlite:///{OUT_DIR / 'procurement.db'}"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/yaofang_bench_procurement"
 RESULTS_MD = REPO_ROOT / "bench" / "PROCUREMENT_RESULTS.md"
-FINDINGS_MARKER = "<!-- findings: hand-written, kept when the tables above are re-rendered -->"
 CATALOGUE = REPO_ROOT / "inventory" / "demo_data" / "nhsa_catalogue_sample.csv"
 
 STORE_CODE = "BP01"
@@ -94,28 +94,6 @@ RAW_KINDS = {"receive": "raw_receive", "inspect": "raw_inspect"}
 
 
 # --- the database ---------------------------------------------------------------------------------------------------
-
-def recreate(url: str) -> None:
-    if engine_kind(url) == "sqlite":
-        path = sqlite_path(url)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            p = Path(str(path) + suffix)
-            if p.exists():
-                p.unlink()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if "bench" not in (u.database or ""):
-        raise SystemExit(f"refusing to drop database {u.database!r}: only databases named *bench* are re-created")
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
-
 
 class World:
     """Ids of what build() created."""
@@ -822,18 +800,11 @@ def render_results() -> str:
                      f"{o['create']['p50_ms']:.0f} ms, confirm p50 {o['confirm']['p50_ms']:.0f} ms (service calls, "
                      "not requests).")
     lines.append("")
-    if RESULTS_MD.exists():
-        old = RESULTS_MD.read_text(encoding="utf-8")
-        if FINDINGS_MARKER in old:
-            lines += [FINDINGS_MARKER + old.split(FINDINGS_MARKER, 1)[1].rstrip(), ""]
     return "\n".join(lines)
 
 
 def write_results() -> None:
-    text = render_results()
-    if text:
-        RESULTS_MD.write_text(text, encoding="utf-8")
-        print(f"wrote {RESULTS_MD.relative_to(REPO_ROOT)}", flush=True)
+    write_results_md(RESULTS_MD, render_results())
 
 
 if __name__ == "__main__":

@@ -93,3 +93,42 @@ def write_json(path: str | Path | None, data: dict) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(text + "\n", encoding="utf-8")
     print(text)
+
+
+def recreate(url: str) -> None:
+    """Start from nothing: delete the SQLite file, or drop and create the PostgreSQL database (only one named
+    *bench*, so a benchmark can never drop real data)."""
+    if engine_kind(url) == "sqlite":
+        path = sqlite_path(url)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            p = Path(str(path) + suffix)
+            if p.exists():
+                p.unlink()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    if "bench" not in (u.database or ""):
+        raise SystemExit(f"refusing to drop database {u.database!r}: only databases named *bench* are re-created")
+    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{u.database}"'))
+    admin.dispose()
+
+
+FINDINGS_MARKER = "<!-- findings: hand-written, kept when the tables above are re-rendered -->"
+
+
+def write_results_md(path: Path, rendered: str) -> None:
+    """Write a results file rendered from the JSON figures, keeping the hand-written findings below the marker."""
+    if not rendered:
+        return
+    if path.exists():
+        old = path.read_text(encoding="utf-8")
+        if FINDINGS_MARKER in old:
+            rendered = rendered.rstrip("\n") + "\n\n" + FINDINGS_MARKER + old.split(FINDINGS_MARKER, 1)[1].rstrip() + "\n"
+    path.write_text(rendered, encoding="utf-8")
+    print(f"wrote {path.relative_to(REPO_ROOT)}", flush=True)

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import BENCH_STORE_CODE, OUT_DIR, engine_kind, normalise_url, sqlite_path, write_json  # noqa: E402
+from common import (BENCH_STORE_CODE, OUT_DIR, engine_kind, normalise_url, recreate, sqlite_path,  # noqa: E402
+                    write_json)
 
 PRESETS = {
     "full": {"drugs": 50_000, "lots": 500_000, "movements": 2_000_000},
@@ -332,28 +333,6 @@ def load_postgres(engine, d: Data, store_id: int, timings: dict) -> None:
 
 
 # --- database preparation -------------------------------------------------------------------------------------------
-
-def recreate(url: str) -> None:
-    if engine_kind(url) == "sqlite":
-        path = sqlite_path(url)
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            p = Path(str(path) + suffix)
-            if p.exists():
-                p.unlink()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    u = make_url(url)
-    if "bench" not in (u.database or ""):
-        raise SystemExit(f"refusing to drop database {u.database!r}: --recreate only drops databases named *bench*")
-    admin = create_engine(u.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{u.database}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{u.database}"'))
-    admin.dispose()
-
 
 def seed_store(engine) -> tuple[int, dict[str, int]]:
     """The store and its locations go through the real services (they are few)."""

@@ -18,13 +18,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (BENCH_STORE_CODE, OUT_DIR, REPO_ROOT, engine_kind, engine_version, machine_facts,  # noqa: E402
-                    sqlite_path)
+                    sqlite_path, write_results_md)
 
 CASHIER = "bench_cashier"
 CASHIER_PASSWORD = "bench-password-1"
 RESULTS_MD = REPO_ROOT / "bench" / "POS_RESULTS.md"
 SIZES = ("full", "small")
-FINDINGS_MARKER = "<!-- findings: hand-written, kept when the tables above are re-rendered -->"
 
 
 def default_url() -> str:
@@ -375,19 +374,11 @@ def render_results() -> str:
             lines.append(f"- {kind}: {r['notes']}")
     lines += ["", "Raw JSON: `bench/out/pos_{scan,commit,verify}_<engine>.json`. How to run: `bench/README.md` "
               "(POS section).", ""]
-    # The hand-written analysis below the marker survives a re-render.
-    if RESULTS_MD.exists():
-        old = RESULTS_MD.read_text(encoding="utf-8")
-        if FINDINGS_MARKER in old:
-            lines += [FINDINGS_MARKER + old.split(FINDINGS_MARKER, 1)[1].rstrip(), ""]
     return "\n".join(lines)
 
 
 def write_results() -> None:
-    text = render_results()
-    if text:
-        RESULTS_MD.write_text(text, encoding="utf-8")
-        print(f"wrote {RESULTS_MD.relative_to(REPO_ROOT)}", flush=True)
+    write_results_md(RESULTS_MD, render_results())
 
 
 def save(bench: str, result: dict) -> None:
