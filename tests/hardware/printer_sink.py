@@ -20,14 +20,17 @@ __all__ = ["PrinterSink", "escpos_text", "escpos_commands"]
 
 class PrinterSink:
     """Listens on ``host`` (127.0.0.1) on ``port`` (0: a free port, kept across restarts) and collects every byte
-    received. ``jobs`` holds one bytes object per finished connection."""
+    received. ``jobs`` holds one bytes object per finished connection, in the order the connections were accepted
+    (not the order their reader threads happened to finish), and ``data`` is every connection's bytes in that same
+    order — so two jobs sent one after the other compare deterministically."""
 
     def __init__(self, port: int = 0, host: str = "127.0.0.1") -> None:
         self.host = host
         self.port = port
         self._cond = threading.Condition()
-        self._data = bytearray()
-        self._jobs: list[bytes] = []
+        self._received: dict[int, bytearray] = {}  # accept sequence number -> bytes of that connection
+        self._finished: set[int] = set()
+        self._sequence = 0
         self.connections = 0
         self._listener: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -88,20 +91,30 @@ class PrinterSink:
     def url(self) -> str:
         return f"network://{self.host}:{self.port}"
 
+    def _data_locked(self) -> bytes:
+        return b"".join(bytes(self._received[seq]) for seq in sorted(self._received))
+
+    def _jobs_locked(self) -> list[bytes]:
+        return [bytes(self._received[seq]) for seq in sorted(self._finished)]
+
     @property
     def data(self) -> bytes:
         with self._cond:
-            return bytes(self._data)
+            return self._data_locked()
 
     @property
     def jobs(self) -> list[bytes]:
         with self._cond:
-            return list(self._jobs)
+            return self._jobs_locked()
 
     def clear(self) -> None:
+        """Forget what was received (connections still open keep collecting into fresh buffers)."""
         with self._cond:
-            self._data.clear()
-            self._jobs.clear()
+            for seq in list(self._received):
+                self._received[seq] = bytearray()
+                if seq in self._finished:
+                    del self._received[seq]
+            self._finished.clear()
 
     def wait_for(self, until: Union[int, Callable[[bytes], bool]], timeout: float = 5.0) -> bytes:
         """Wait until at least ``until`` bytes arrived (or ``until(data)`` is true); returns the data.
@@ -109,24 +122,24 @@ class PrinterSink:
         check = until if callable(until) else (lambda data: len(data) >= until)
         deadline = time.monotonic() + timeout
         with self._cond:
-            while not check(bytes(self._data)):
+            while not check(data := self._data_locked()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise TimeoutError(f"printer sink on port {self.port}: condition not met after {timeout} s; "
-                                       f"{len(self._data)} bytes received: {bytes(self._data[:80])!r}…")
+                                       f"{len(data)} bytes received: {data[:80]!r}…")
                 self._cond.wait(remaining)
-            return bytes(self._data)
+            return data
 
     def wait_for_jobs(self, count: int, timeout: float = 5.0) -> list[bytes]:
         """Wait until ``count`` connections have been closed by the sender; returns the jobs."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while len(self._jobs) < count:
+            while len(self._finished) < count:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise TimeoutError(f"printer sink: {len(self._jobs)} of {count} jobs after {timeout} s")
+                    raise TimeoutError(f"printer sink: {len(self._finished)} of {count} jobs after {timeout} s")
                 self._cond.wait(remaining)
-            return list(self._jobs)
+            return self._jobs_locked()
 
     # internals
     def _accept_loop(self) -> None:
@@ -143,12 +156,14 @@ class PrinterSink:
             self._conns.add(conn)
             with self._cond:
                 self.connections += 1
-            worker = threading.Thread(target=self._read, args=(conn,), daemon=True)
+                self._sequence += 1
+                seq = self._sequence
+                self._received[seq] = bytearray()
+            worker = threading.Thread(target=self._read, args=(conn, seq), daemon=True)
             self._workers.append(worker)
             worker.start()
 
-    def _read(self, conn: socket.socket) -> None:
-        job = bytearray()
+    def _read(self, conn: socket.socket, seq: int) -> None:
         try:
             while True:
                 try:
@@ -157,15 +172,15 @@ class PrinterSink:
                     break
                 if not chunk:
                     break
-                job += chunk
                 with self._cond:
-                    self._data += chunk
+                    self._received.setdefault(seq, bytearray()).extend(chunk)
                     self._cond.notify_all()
         finally:
             self._conns.discard(conn)
             conn.close()
             with self._cond:
-                self._jobs.append(bytes(job))
+                self._received.setdefault(seq, bytearray())
+                self._finished.add(seq)
                 self._cond.notify_all()
 
 
