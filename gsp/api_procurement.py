@@ -253,7 +253,8 @@ def return_json(db, ret: PurchaseReturn) -> dict:
             "finance_by_id": ret.finance_by_id, "finance_at": _iso(ret.finance_at),
             "rejected_by_id": ret.rejected_by_id, "rejected_at": _iso(ret.rejected_at), "reject_note": ret.reject_note,
             "lines": [{"id": line.id, "lot_id": lot.id, "lot_no": lot.lot_no, "drug_id": drug.id,
-                       "drug_name": drug.display_name, "location_id": location.id, "quantity": line.quantity,
+                       "drug_name": drug.display_name, "location_id": location.id,
+                       "from_location_id": line.from_location_id, "quantity": line.quantity,
                        "packages": _packages(line.quantity, drug.units_per_package)}
                       for line, lot, drug, location in pur.return_lines(db, ret.id)]}
 
@@ -637,8 +638,8 @@ OPENAPI = {
             "at the chosen location, rejected stock goes to the red area", "Inspection", status="201",
             body="InspectionRequest", params=[_path("line_id")], errors=_WRITE)},
         "/api/v1/purchase-returns": {"post": _op(
-            "requestPurchaseReturn", "Request a return to the supplier (quantities in packages); the stock leaves "
-            "when the quality head and finance have both approved", "PurchaseReturn", status="201",
+            "requestPurchaseReturn", "Request a return to the supplier (quantities in packages); the goods wait in "
+            "the pending area and leave when the quality head and finance have both approved", "PurchaseReturn", status="201",
             body="PurchaseReturnRequest", errors=_WRITE)},
         "/api/v1/purchase-returns/{return_id}": {"get": _op(
             "getPurchaseReturn", "A purchase return with its lines and approvals", "PurchaseReturn",
@@ -764,7 +765,11 @@ OPENAPI = {
                                finance_by_id=_nint, finance_at=_nts, rejected_by_id=_nint, rejected_at=_nts,
                                reject_note=_str,
                                lines=_array(_obj(["lot_id", "location_id", "quantity"], id=_int, lot_id=_int,
-                                                 lot_no=_str, drug_id=_int, drug_name=_str, location_id=_int,
+                                                 lot_no=_str, drug_id=_int, drug_name=_str,
+                                                 location_id={**_int, "description": "where the goods wait to "
+                                                              "leave (the pending area)"},
+                                                 from_location_id={**_nint, "description": "where they were "
+                                                                   "taken from; back there if rejected"},
                                                  quantity=_int, packages=_num))),
     },
 }

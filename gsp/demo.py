@@ -78,7 +78,7 @@ def _demo_readings(session: Session, curator: Actor, store: Store) -> int:
                 for loc in locations:
                     t, h = base.get(loc.storage_class, base["room"])
                     t, h = round(t + rng.uniform(-1.5, 1.5), 1), round(h + rng.uniform(-6, 6))
-                    if loc.storage_class == "cold" and days_ago == 3 and hour == 15:
+                    if loc.code == "C01" and days_ago == 3 and hour == 15:
                         t = 11.4  # the fridge door was left open
                     reading = record_reading(session, curator, location_id=loc.id, temperature=t, humidity=h)
                     count += 1

@@ -84,7 +84,7 @@ def _load(session: Session, config: dict) -> str:
         return "procurement demo: not enough approved demo drugs"
     _cover_store_scope(session, store, drugs)
     locations = {loc.code: loc for loc in session.exec(select(Location).where(Location.store_id == store.id)).all()}
-    if not {"A01", "A02", "C01", "Y01"} <= set(locations):
+    if not {"A01", "A02", "C01", "Y01", "Y02"} <= set(locations):
         return "procurement demo: the demo store's locations are missing"
     scope = "\n".join(qual.SCOPE_ITEMS[i] for i in (0, 3, 5, 6))  # 化学药制剂 中成药 生物制品 冷藏冷冻药品
 
@@ -137,7 +137,7 @@ def _load(session: Session, config: dict) -> str:
     lines = {line.drug_id: line for line, _drug in pur.order_lines(session, order.id)}
 
     # The delivery: the first drug in full, the second with one box refused at the door, the cold drug at 5.2 °C in
-    # the fridge; the third drug has not arrived yet (the order stays open).
+    # the cold pending area; the third drug has not arrived yet (the order stays open).
     def lot(drug: Drug, days_made: int, suffix: str) -> dict:
         made = today - timedelta(days=days_made)
         return {"lot_no": f"{made:%y%m%d}{suffix}", "production_date": made.isoformat(),
@@ -150,7 +150,7 @@ def _load(session: Session, config: dict) -> str:
          "refuse_reason": "演示：1盒外包装压损，当场拒收", "cases": 0, "part_cases": 1,
          "waiting_location_id": locations["Y01"].id},
         {"order_line_id": lines[cold.id].id, **lot(cold, 40, "C2"), "packages": 6, "cases": 0, "part_cases": 1,
-         "arrival_temp_c": "5.2", "waiting_location_id": locations["C01"].id},
+         "arrival_temp_c": "5.2", "waiting_location_id": locations["Y02"].id},
     ]
     with use(at(1, 10, 30)):
         receipt = pur.receive(session, receiver, store=store, order_id=order.id,
@@ -174,7 +174,7 @@ def _load(session: Session, config: dict) -> str:
                                     {"drug_id": room[1].id, "packages": 5, "unit_cost_fen": _cost(room[1])}])
 
     # Two boxes of the accepted lot go back (over-stock agreed with the supplier): the quality head has approved,
-    # finance has not yet, so nothing has left the store.
+    # finance has not yet, so nothing has left the store: the boxes wait in the pending (yellow) area.
     ret = pur.request_return(session, purchaser, store=store, supplier_id=supplier.id,
                              reason="演示：到货数量超出门店需求，经与供货单位协商退回 2 盒",
                              lines=[{"lot_id": row.lot.id, "location_id": shelf.id, "packages": 2}])

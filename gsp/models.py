@@ -545,5 +545,8 @@ class PurchaseReturnLine(SQLModel, table=True):
     return_id: int = Field(foreign_key="purchase_return.id", index=True)
     store_id: int = Field(foreign_key="store.id")
     lot_id: int = Field(foreign_key="lot.id", index=True)
-    location_id: int = Field(foreign_key="location.id")
+    location_id: int = Field(foreign_key="location.id")  # where the goods wait to leave (the pending area)
+    # Where the goods were taken from when the return was asked for; they go back there if it is rejected.
+    # None: they were already in the pending or red area.
+    from_location_id: Optional[int] = Field(default=None, foreign_key="location.id")
     quantity: int

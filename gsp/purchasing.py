@@ -800,7 +800,8 @@ def _apply_sale_stops(session: Session, actor: Actor, lot: Lot) -> None:
 
 def request_return(session: Session, actor: Actor, *, store: Store, supplier_id, lines, reason) -> PurchaseReturn:
     """Stock going back to the supplier it came from (expired and locked lots included); it leaves only when the
-    quality head and finance have both approved."""
+    quality head and finance have both approved. Meanwhile it waits in the pending (yellow) area, the 退货区 — off
+    the shelf, so the counter cannot sell what is promised back; rejecting the return puts it back."""
     qual.require(actor, Perm.PURCHASE_RETURN_REQUEST)
     reason = qual.clean_text(reason, _l("The reason for the return"))
     if not isinstance(lines, (list, tuple)) or not lines or len(lines) > MAX_LINES:
@@ -834,8 +835,13 @@ def request_return(session: Session, actor: Actor, *, store: Store, supplier_id,
                 raise Conflict(_l("Only %(have)d packages of lot %(lot)s are at %(loc)s.",
                                   have=have // drug.units_per_package, lot=lot.lot_no, loc=location.name),
                                code="insufficient_stock")
-            rows.append(PurchaseReturnLine(store_id=store.id, lot_id=lot.id, location_id=location.id,
-                                           quantity=quantity))
+            if location.kind in (LocationKind.PENDING, LocationKind.NONCONFORMING):
+                rows.append(PurchaseReturnLine(store_id=store.id, lot_id=lot.id, location_id=location.id,
+                                               quantity=quantity))
+            else:
+                rows.append(PurchaseReturnLine(store_id=store.id, lot_id=lot.id, from_location_id=location.id,
+                                               location_id=return_holding_location(session, store.id, drug).id,
+                                               quantity=quantity))
         ret = PurchaseReturn(store_id=store.id, number=_next_number(session, PurchaseReturn, store, "TH"),
                              supplier_id=supplier.id, reason=reason, requested_by_id=actor.user_id,
                              requested_at=clock.now())
@@ -843,6 +849,9 @@ def request_return(session: Session, actor: Actor, *, store: Store, supplier_id,
         session.flush()
         for row in rows:
             row.return_id = ret.id
+            if row.from_location_id is not None:
+                _move_for_return(session, actor, ret, row.lot_id, row.quantity, row.from_location_id,
+                                 row.location_id)
         session.add_all(rows)
         for perm in (Perm.PURCHASE_RETURN_QUALITY, Perm.PURCHASE_RETURN_FINANCE):
             notify(session, kind="purchase_return", dedupe_key=f"return:{ret.id}:{perm}", permission=perm,
@@ -854,6 +863,61 @@ def request_return(session: Session, actor: Actor, *, store: Store, supplier_id,
                             "lines": [(r.lot_id, r.location_id, r.quantity) for r in rows]}, reason=reason,
                      store_id=store.id)
     return ret
+
+
+def return_holding_location(session: Session, store_id: int, drug: Drug) -> Location:
+    """Where goods asked back wait to leave: the store's pending (yellow) area — for a cold-chain drug one of its
+    storage class, else preferably one of the drug's class, then a room-temperature one."""
+    rows = session.exec(select(Location).where(Location.store_id == store_id, Location.kind == LocationKind.PENDING,
+                                               Location.active.is_(True)).order_by(Location.id)).all()
+    if is_cold(drug):
+        rows = [loc for loc in rows if loc.storage_class == drug.storage_class]
+        if not rows:
+            raise Conflict(_l("%(drug)s is cold-chain: goods going back wait in a cold pending area, and this store "
+                              "has none. Create one (kind pending, cold) first.", drug=drug.display_name),
+                           code="no_holding_area")
+        return rows[0]
+    if not rows:
+        raise Conflict(_l("This store has no pending (yellow) area for goods waiting to go back: create one first."),
+                       code="no_holding_area")
+    for wanted in (drug.storage_class, StorageClass.ROOM):
+        match = next((loc for loc in rows if loc.storage_class == wanted), None)
+        if match is not None:
+            return match
+    return next((loc for loc in rows if loc.storage_class not in (StorageClass.COLD, StorageClass.FROZEN)), rows[0])
+
+
+def _move_for_return(session: Session, actor: Actor, ret: PurchaseReturn, lot_id: int, quantity: int,
+                     from_id: int, to_id: int) -> None:
+    """Move goods of a return between their place in the store and the pending area (a transfer pair)."""
+    lot = inv.get_lot(session, lot_id, ret.store_id, for_update=True)
+    reference = f"return:{ret.number}"
+    inv.post_movement(session, actor, lot=lot, location=session.get(Location, from_id), quantity=-quantity,
+                      kind=MovementKind.TRANSFER_OUT, reference=reference, reason=ret.reason)
+    inv.post_movement(session, actor, lot=lot, location=session.get(Location, to_id), quantity=quantity,
+                      kind=MovementKind.TRANSFER_IN, reference=reference, reason=ret.reason)
+
+
+def _put_back(session: Session, actor: Actor, ret: PurchaseReturn, today: date) -> list[int]:
+    """A rejected return's goods go back where they were taken from, when they may (lot released, and still
+    sellable for a sales location) and as far as they are still in the pending area beside what other open returns
+    wait for. Returns the ids of lines left (wholly or partly) in the pending area, for the audit."""
+    session.flush()  # the return is REJECTED now: its own lines no longer count as open
+    kept = []
+    for line, lot, drug, _location in return_lines(session, ret.id):
+        if line.from_location_id is None:
+            continue
+        home = session.get(Location, line.from_location_id)
+        may_go = (home.active and lot.status == LotStatus.RELEASED
+                  and not (home.sellable and inv.sellability(drug, lot, home, today)))
+        there = (inv.available_quantity(session, lot.id, line.location_id)
+                 - _on_open_returns(session, lot.id, line.location_id))
+        back = min(line.quantity, max(there, 0)) if may_go else 0
+        if back:
+            _move_for_return(session, actor, ret, lot.id, back, line.location_id, home.id)
+        if back < line.quantity:
+            kept.append(line.id)
+    return kept
 
 
 def _on_open_returns(session: Session, lot_id: int, location_id: int) -> int:
@@ -927,8 +991,10 @@ def reject_return(session: Session, actor: Actor, *, store: Store, return_id, no
         ret.status, ret.rejected_by_id, ret.rejected_at, ret.reject_note = (ReturnStatus.REJECTED, actor.user_id,
                                                                              clock.now(), note)
         session.add(ret)
+        kept = _put_back(session, actor, ret, inv.store_today(store))
         record_audit(session, actor, "purchase_return.reject", "purchase_return", ret.id,
-                     after={"status": ret.status}, reason=note, store_id=store.id)
+                     after={"status": ret.status, "lines_left_in_pending_area": kept}, reason=note,
+                     store_id=store.id)
     return ret
 
 

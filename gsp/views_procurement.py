@@ -695,6 +695,7 @@ def _return_page(return_id: int, status: int = 200, decision=None):
     ret = pur.get_return(db, return_id, store.id)
     return render_template("gsp/procurement/return.html", ret=ret, store=store,
                            supplier=qual.get_supplier(db, ret.supplier_id), lines=pur.return_lines(db, ret.id),
+                           places={loc.id: loc for loc in inv.store_locations(db, store.id)},
                            labels=pur.RETURN_STATUS_LABELS,
                            people=_users(db, [ret.requested_by_id, ret.quality_by_id, ret.finance_by_id,
                                               ret.rejected_by_id]),

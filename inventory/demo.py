@@ -107,6 +107,7 @@ def load_demo(session: Session, config: dict, *, seed: int = 20261122) -> str:
             ("C01", "冷藏柜 Counter fridge", LocationKind.COLD, True, StorageClass.COLD),
             ("W01", "阴凉库 Cool warehouse", LocationKind.WAREHOUSE, False, StorageClass.COOL),
             ("Y01", "待验区 Pending (yellow)", LocationKind.PENDING, False, StorageClass.ROOM),
+            ("Y02", "冷藏待验区 Cold pending", LocationKind.PENDING, False, StorageClass.COLD),
             ("R01", "不合格品区 Non-conforming (red)", LocationKind.NONCONFORMING, False, StorageClass.ROOM),
         ]:
             loc[code] = create_location(session, actor, store_id=store.id, code=code, name=name, kind=kind,

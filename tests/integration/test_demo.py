@@ -60,7 +60,9 @@ def test_init_demo_builds_a_complete_store(empty_app):
     from gsp.models import CuringPlan, EnvironmentMeasure, EnvironmentReading
 
     readings = db.exec(select(EnvironmentReading)).all()
-    assert len(readings) == 7 * 2 * 6 and [r.out_of_range for r in readings].count(True) == 1
+    locations = db.exec(select(Location)).all()
+    assert len(locations) == 7  # shelves, Rx cabinet, fridge, warehouse, pending (room and cold), red area
+    assert len(readings) == 7 * 2 * len(locations) and [r.out_of_range for r in readings].count(True) == 1
     assert len(db.exec(select(EnvironmentMeasure)).all()) == 1  # the excursion has its measure
     assert {p.kind for p in db.exec(select(CuringPlan)).all()} == {"key", "normal"}
     assert any(l.status == "pending_inspection" for l in lots)

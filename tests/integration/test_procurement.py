@@ -79,6 +79,11 @@ def on_hand(db, lot_id, location_id=None):
     return db.exec(stmt).one()
 
 
+def movements(db, lot_id, reference):
+    return db.exec(select(StockMovement).where(StockMovement.lot_id == lot_id, StockMovement.reference == reference)
+                   .order_by(StockMovement.id)).all()
+
+
 def fresh(db, model, row_id):
     db.rollback()
     return db.get(model, row_id)
@@ -917,7 +922,7 @@ def test_a_locked_lot_goes_back_after_quality_and_finance_approve(world):
     order, line = received(world, packages=10)
     accept(world, line)
     q.lock_lot(db, qm, line.lot_id, reason="suspected_quality", note="抽检不合格")
-    shelf = world.loc["A01"].id
+    shelf, waiting = world.loc["A01"].id, world.loc["Y01"].id
     start = last_audit_id(db)
     ret = pur.request_return(db, purchaser, store=store, supplier_id=order.supplier_id, reason="质量可疑，退回供应商",
                              lines=[{"lot_id": line.lot_id, "location_id": shelf, "packages": 10}])
@@ -925,7 +930,11 @@ def test_a_locked_lot_goes_back_after_quality_and_finance_approve(world):
                                                              purchaser.user_id)
     assert {n.permission for n in notification(db, "purchase_return")} == {"purchase_return.quality",
                                                                            "purchase_return.finance"}
-    assert on_hand(db, line.lot_id, shelf) == 360  # nothing leaves on the request
+    # Nothing leaves the store on the request: the goods wait in the pending (yellow) area, off the shelf.
+    assert (on_hand(db, line.lot_id, shelf), on_hand(db, line.lot_id, waiting)) == (0, 360)
+    assert [(m.kind, m.quantity, m.location_id) for m in movements(db, line.lot_id, f"return:{ret.number}")] == [
+        (MovementKind.TRANSFER_OUT, -360, shelf), (MovementKind.TRANSFER_IN, 360, waiting)]
+    assert [(r.from_location_id, r.location_id) for r, *_ in pur.return_lines(db, ret.id)] == [(shelf, waiting)]
     assert pur.waiting_for(db, qm, store, TEST_TODAY).returns_quality == 1
     assert pur.waiting_for(db, finance, store, TEST_TODAY).returns_finance == 1
 
@@ -939,7 +948,7 @@ def test_a_locked_lot_goes_back_after_quality_and_finance_approve(world):
 
     half = pur.approve_return(db, qm, store=store, return_id=ret.id, as_role="quality")
     assert (half.status, half.quality_by_id, half.finance_by_id) == (ReturnStatus.REQUESTED, qm.user_id, None)
-    assert on_hand(db, line.lot_id, shelf) == 360
+    assert on_hand(db, line.lot_id) == 360
     refused(db, Conflict, "already_approved", pur.approve_return, qm, store=store, return_id=ret.id,
             as_role="quality")
     done = pur.approve_return(db, finance, store=store, return_id=ret.id, as_role="finance")
@@ -949,7 +958,7 @@ def test_a_locked_lot_goes_back_after_quality_and_finance_approve(world):
     movement = db.exec(select(StockMovement).where(StockMovement.lot_id == line.lot_id,
                                                    StockMovement.kind == MovementKind.PURCHASE_RETURN)).one()
     assert (movement.quantity, movement.location_id, movement.reference, movement.actor_id) == (
-        -360, shelf, f"return:{ret.number}", finance.user_id)
+        -360, waiting, f"return:{ret.number}", finance.user_id)
     actions = [(e.action, e.actor_id) for e in audit_since(db, start)]
     assert actions[0] == ("purchase_return.request", purchaser.user_id)
     assert ("purchase_return.approve_quality", qm.user_id) in actions
@@ -1034,6 +1043,69 @@ def test_purchase_return_refusals_and_the_two_person_rule(world):
     assert fresh(db, Lot, line.lot_id).status == LotStatus.RELEASED  # stock is left: the lot stays
 
 
+def test_goods_asked_back_wait_off_the_shelf_and_a_rejection_puts_back_what_may_go_back(world):
+    db, store = world.session, world.store
+    purchaser, qm, finance = world.actor("purchaser"), world.actor("quality_manager"), world.actor("finance")
+    order, line = received(world, packages=10)
+    accept(world, line)
+    shelf, waiting = world.loc["A01"].id, world.loc["Y01"].id
+    assert inv.sellable_lot_for_barcode(db, store, LHQW_BARCODE).lot.id == line.lot_id
+
+    def ask(packages, location_id=shelf):
+        return pur.request_return(db, purchaser, store=store, supplier_id=order.supplier_id, reason="滞销退货",
+                                  lines=[{"lot_id": line.lot_id, "location_id": location_id, "packages": packages}])
+
+    # All of it asked back: the counter finds nothing to sell while the return waits.
+    whole = ask(10)
+    assert inv.sellable_lot_for_barcode(db, store, LHQW_BARCODE).lot is None
+    refused(db, Conflict, "insufficient_stock", pur.request_return, purchaser, store=store,
+            supplier_id=order.supplier_id, reason="再退",
+            lines=[{"lot_id": line.lot_id, "location_id": waiting, "packages": 1}])  # not asked back twice
+    pur.reject_return(db, finance, store=store, return_id=whole.id, note="供应商不接受退货")
+    assert (on_hand(db, line.lot_id, shelf), on_hand(db, line.lot_id, waiting)) == (360, 0)
+    assert inv.sellable_lot_for_barcode(db, store, LHQW_BARCODE).lot.id == line.lot_id
+    assert [(m.kind, m.quantity, m.location_id) for m in movements(db, line.lot_id, f"return:{whole.number}")] == [
+        (MovementKind.TRANSFER_OUT, -360, shelf), (MovementKind.TRANSFER_IN, 360, waiting),
+        (MovementKind.TRANSFER_OUT, -360, waiting), (MovementKind.TRANSFER_IN, 360, shelf)]
+
+    # Two returns wait side by side; the lot is locked meanwhile, so a rejected one's goods stay in the pending
+    # area for the quality manager instead of going back on the shelf.
+    first, second = ask(3), ask(2)
+    assert (on_hand(db, line.lot_id, shelf), on_hand(db, line.lot_id, waiting)) == (5 * 36, 5 * 36)
+    q.lock_lot(db, qm, line.lot_id, reason="suspected_quality", note="抽检可疑")
+    start = last_audit_id(db)
+    pur.reject_return(db, qm, store=store, return_id=first.id, note="待质量部处理")
+    assert (on_hand(db, line.lot_id, shelf), on_hand(db, line.lot_id, waiting)) == (5 * 36, 5 * 36)
+    [event] = [e for e in audit_since(db, start) if e.action == "purchase_return.reject"]
+    [first_line] = [row for row, *_ in pur.return_lines(db, first.id)]
+    assert json.loads(event.summary)["after"]["lines_left_in_pending_area"] == [first_line.id]
+    # The other return still ships from the pending area.
+    pur.approve_return(db, qm, store=store, return_id=second.id, as_role="quality")
+    pur.approve_return(db, finance, store=store, return_id=second.id, as_role="finance")
+    assert (on_hand(db, line.lot_id, shelf), on_hand(db, line.lot_id, waiting)) == (5 * 36, 3 * 36)
+    assert inv.verify_ledger(db) == []
+
+
+def test_cold_chain_goods_asked_back_need_a_cold_pending_area(world):
+    db, store, purchaser = world.session, world.store, world.actor("purchaser")
+    order = h.confirmed_order(world, lines=[{"drug_id": world.drug["INSULIN"].id, "packages": 4,
+                                             "unit_cost_fen": 1500}])
+    cold = world.loc["C01"].id
+    [line] = receipt_lines(world, h.receive(world, order, [
+        h.receipt_line(order_line(world, order, "INSULIN").id, cold, lot_no="INS-R", packages=4,
+                       arrival_temp_c="5.0")]))
+    accept(world, line, location="C01")
+    args = dict(store=store, supplier_id=order.supplier_id, reason="近效期退货",
+                lines=[{"lot_id": line.lot_id, "location_id": cold, "packages": 4}])
+    err = refused(db, Conflict, "no_holding_area", pur.request_return, purchaser, **args)
+    assert "cold" in str(err.message).lower() or "冷" in str(err.message)
+    fridge = inv.create_location(db, world.actor("admin"), store_id=store.id, code="Y02", name="冷藏待验区",
+                                 kind="pending", sellable=False, storage_class="cold")
+    ret = pur.request_return(db, purchaser, **args)
+    assert [(r.from_location_id, r.location_id) for r, *_ in pur.return_lines(db, ret.id)] == [(cold, fridge.id)]
+    assert on_hand(db, line.lot_id, fridge.id) == on_hand(db, line.lot_id)
+
+
 def test_a_return_ships_all_or_nothing_when_stock_moved_since_the_request(world):
     db, store = world.session, world.store
     qm, finance = world.actor("quality_manager"), world.actor("finance")
@@ -1042,13 +1114,16 @@ def test_a_return_ships_all_or_nothing_when_stock_moved_since_the_request(world)
     shelf = world.loc["A01"].id
     ret = pur.request_return(db, world.actor("purchaser"), store=store, supplier_id=order.supplier_id,
                              reason="滞销退货", lines=[{"lot_id": line.lot_id, "location_id": shelf, "packages": 10}])
-    inv.transfer_stock(db, world.actor("receiver"), store=store, lot_id=line.lot_id, from_location_id=shelf,
-                       to_location_id=world.loc["W01"].id, quantity=4 * 36)
+    # Someone carries part of it out of the pending area meanwhile (a transfer is audited, and allowed).
+    inv.transfer_stock(db, world.actor("receiver"), store=store, lot_id=line.lot_id,
+                       from_location_id=world.loc["Y01"].id, to_location_id=world.loc["W01"].id, quantity=4 * 36)
     pur.approve_return(db, qm, store=store, return_id=ret.id, as_role="quality")
     refused(db, InsufficientStock, "insufficient_stock", pur.approve_return, finance, store=store,
             return_id=ret.id, as_role="finance")
     assert fresh(db, PurchaseReturn, ret.id).finance_by_id is None
     assert on_hand(db, line.lot_id) == 360
+    assert on_hand(db, line.lot_id, world.loc["Y01"].id) == 6 * 36
+    # Rejecting puts back what is there (6 packages); the 4 moved meanwhile stay where they were taken.
     pur.reject_return(db, finance, store=store, return_id=ret.id, note="库存已变动，请重新申请")
 
 
