@@ -151,3 +151,4 @@ class Notification(SQLModel, table=True):
     entity_type: str = Field(default="", max_length=48)
     entity_id: Optional[str] = Field(default=None, max_length=64)
     created_at: datetime = ts_field(index=True)
+    done_at: Optional[datetime] = Field(default=None, sa_type=UtcDateTime)  # the step it announced was done

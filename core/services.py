@@ -10,6 +10,7 @@ from datetime import date, timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -377,12 +378,24 @@ def notify(session: Session, *, kind: str, dedupe_key: str, permission: Perm, ti
     return session.execute(stmt.returning(Notification.id)).first() is not None
 
 
+def close_notifications(session: Session, *dedupe_keys: str, kind: str | None = None, entity_id=None) -> int:
+    """The step these notifications announced is done: they leave everyone's list (the rows stay, with the time).
+    Chosen by dedupe key, or by kind and entity. Runs in the caller's transaction; returns how many were open."""
+    if kind is not None:
+        which = (Notification.kind == kind) & (Notification.entity_id == str(entity_id))
+    else:
+        which = Notification.dedupe_key.in_(dedupe_keys)
+    result = session.execute(update(Notification).where(which, Notification.done_at.is_(None))
+                             .values(done_at=clock.now()).execution_options(synchronize_session=False))
+    return result.rowcount
+
+
 def notifications_for(session: Session, actor: Actor, store_id: int | None, limit: int = 20) -> list[Notification]:
-    """The newest notifications meant for a permission the actor holds, in their store or chain-wide."""
+    """The newest open notifications meant for a permission the actor holds, in their store or chain-wide."""
     perms = [str(p) for p in actor.permissions]
     if not perms:
         return []
-    stmt = select(Notification).where(Notification.permission.in_(perms))
+    stmt = select(Notification).where(Notification.permission.in_(perms), Notification.done_at.is_(None))
     if store_id is not None:
         stmt = stmt.where((Notification.store_id == store_id) | (Notification.store_id.is_(None)))
     return list(session.exec(stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)))

@@ -20,9 +20,9 @@ from sqlmodel import Session, select
 from core import clock
 from core.db import transaction
 from core.errors import Conflict, InvalidInput, NotFound
-from core.models import Store
+from core.models import Notification, Store
 from core.permissions import Perm
-from core.services import Actor, is_unique_violation, notify, record_audit
+from core.services import Actor, close_notifications, is_unique_violation, notify, record_audit
 from gsp.models import (CuringPlan, CuringPlanItem, CuringPlanKind, CuringRecord, CuringResult, EnvironmentMeasure,
                         EnvironmentReading)
 from inventory.models import (Drug, DrugCategory, Location, LocationKind, Lot, LotStatus, StockBalance,
@@ -133,6 +133,9 @@ def _open_filter():
     return EnvironmentReading.out_of_range.is_(True), ~answered
 
 
+_EXCURSION_NOTIFIED = (Perm.ENVIRONMENT_RECORD, Perm.QUALITY_LOCK)  # who hears of a reading out of range
+
+
 def record_reading(session: Session, actor: Actor, *, location_id: int, temperature, humidity,
                    source: str = ReadingSource.MANUAL, sensor: str = "") -> EnvironmentReading:
     """Record a reading for a location of the actor's store. Out of the storage class's range → an alert (a
@@ -170,11 +173,26 @@ def record_reading(session: Session, actor: Actor, *, location_id: int, temperat
                            code=loc.code, name=loc.name, t=tenths(temperature_dc), h=tenths(humidity_dpct),
                            range=describe_condition(loc.storage_class)))
             body = str(_l("Take a measure and record it on the location's temperature page."))
-            for perm in (Perm.ENVIRONMENT_RECORD, Perm.QUALITY_LOCK):
+            for perm in _EXCURSION_NOTIFIED:
                 notify(session, kind="environment_out_of_range", dedupe_key=f"env:{reading.id}:{perm}",
                        permission=perm, title=title, body=body, store_id=loc.store_id,
                        entity_type="environment_reading", entity_id=reading.id)
     return reading
+
+
+def _close_excursion_alerts(session: Session, reading: EnvironmentReading) -> None:
+    """A measure answers the excursion: close the alerts its readings at that location raised, up to this one (the
+    alert belongs to the reading that started the excursion, the measure is often on a later one)."""
+    open_ids = session.exec(select(Notification.entity_id).where(
+        Notification.kind == "environment_out_of_range", Notification.store_id == reading.store_id,
+        Notification.done_at.is_(None))).all()
+    ids = [int(i) for i in open_ids if i and i.isdigit()]
+    if not ids:
+        return
+    answered = session.exec(select(EnvironmentReading.id).where(
+        EnvironmentReading.id.in_(ids), EnvironmentReading.location_id == reading.location_id,
+        EnvironmentReading.id <= reading.id)).all()
+    close_notifications(session, *(f"env:{rid}:{perm}" for rid in answered for perm in _EXCURSION_NOTIFIED))
 
 
 def record_measure(session: Session, actor: Actor, reading_id: int, measure: str) -> EnvironmentMeasure:
@@ -194,6 +212,7 @@ def record_measure(session: Session, actor: Actor, reading_id: int, measure: str
                                  measure=measure, actor_id=actor.user_id, at=clock.now())
         session.add(row)
         session.flush()
+        _close_excursion_alerts(session, reading)
         record_audit(session, actor, "environment.measure", "environment_reading", reading.id,
                      after={"measure": measure}, store_id=reading.store_id)
     return row

@@ -21,7 +21,7 @@ from core.db import is_postgres, transaction
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import Store, User
 from core.permissions import Perm
-from core.services import Actor, notify, record_audit, validate_client_key
+from core.services import Actor, close_notifications, notify, record_audit, validate_client_key
 from gsp import qualification as qual
 from gsp.models import (Inspection, OrderStatus, PurchaseOrder, PurchaseOrderLine, PurchaseReturn,
                         PurchaseReturnLine, Receipt, ReceiptDecision, ReceiptLine, ReturnStatus, SaleStop,
@@ -238,6 +238,7 @@ def close_order(session: Session, actor: Actor, *, store: Store, order_id, note:
         order.status = OrderStatus.CLOSED if received else OrderStatus.CANCELLED
         order.closed_by_id, order.closed_at, order.close_note = actor.user_id, clock.now(), note
         session.add(order)
+        close_notifications(session, f"order:{order.id}:confirmed")
         record_audit(session, actor, "purchase_order.close", "purchase_order", order.id,
                      before={"status": before}, after={"status": order.status}, reason=note, store_id=store.id)
     return order
@@ -461,6 +462,7 @@ def receive(session: Session, actor: Actor, *, store: Store, order_id, delivery_
         if all(totals[line.id] >= line.quantity for line, _drug in by_id.values()):
             order.status, order.closed_at, order.close_note = OrderStatus.CLOSED, clock.now(), "received in full"
             session.add(order)
+            close_notifications(session, f"order:{order.id}:confirmed")
         decisions = sum(1 for p in parsed if p.needs_decision)
         if decisions:
             notify(session, kind="receipt_decision", dedupe_key=f"receipt:{receipt.id}:decision",
@@ -558,6 +560,12 @@ def decide_receipt_line(session: Session, actor: Actor, *, store: Store, line_id
                                    decided_by_id=actor.user_id, decided_at=clock.now())
         session.add(decision)
         session.flush()
+        undecided = session.exec(select(ReceiptLine.id)
+                                 .outerjoin(ReceiptDecision, ReceiptDecision.receipt_line_id == ReceiptLine.id)
+                                 .where(ReceiptLine.receipt_id == receipt.id, ReceiptLine.needs_decision != "",
+                                        ReceiptDecision.id.is_(None))).first()
+        if undecided is None:
+            close_notifications(session, f"receipt:{receipt.id}:decision")
         record_audit(session, actor, "receipt.decision", "receipt", receipt.id,
                      after={"line": line.id, "approved": approve, "why": line.needs_decision}, reason=note,
                      store_id=store.id)
@@ -776,6 +784,12 @@ def inspect(session: Session, actor: Actor, *, store: Store, line_id, sampled, a
                                 note=note, inspector_id=actor.user_id, at=clock.now())
         session.add(inspection)
         session.flush()
+        uninspected = session.exec(select(ReceiptLine.id)
+                                   .outerjoin(Inspection, Inspection.receipt_line_id == ReceiptLine.id)
+                                   .where(ReceiptLine.receipt_id == receipt.id, ReceiptLine.quantity_received > 0,
+                                          Inspection.id.is_(None))).first()
+        if uninspected is None:
+            close_notifications(session, f"receipt:{receipt.id}:inspect")
         record_audit(session, actor, "inspection.create", "lot", lot.id,
                      after={"receipt": receipt.number, "accepted": accepted, "rejected": rejected,
                             "conclusion": conclusion}, reason=reject_reason, store_id=store.id)
@@ -853,8 +867,8 @@ def request_return(session: Session, actor: Actor, *, store: Store, supplier_id,
                 _move_for_return(session, actor, ret, row.lot_id, row.quantity, row.from_location_id,
                                  row.location_id)
         session.add_all(rows)
-        for perm in (Perm.PURCHASE_RETURN_QUALITY, Perm.PURCHASE_RETURN_FINANCE):
-            notify(session, kind="purchase_return", dedupe_key=f"return:{ret.id}:{perm}", permission=perm,
+        for role, perm in _RETURN_APPROVERS.items():
+            notify(session, kind="purchase_return", dedupe_key=_return_notice_key(ret, role), permission=perm,
                    store_id=store.id, entity_type="purchase_return", entity_id=ret.id,
                    title=_("Purchase return %(number)s to %(supplier)s waits for your approval", number=ret.number,
                            supplier=supplier.name))
@@ -920,6 +934,13 @@ def _put_back(session: Session, actor: Actor, ret: PurchaseReturn, today: date) 
     return kept
 
 
+_RETURN_APPROVERS = {"quality": Perm.PURCHASE_RETURN_QUALITY, "finance": Perm.PURCHASE_RETURN_FINANCE}
+
+
+def _return_notice_key(ret: PurchaseReturn, role: str) -> str:
+    return f"return:{ret.id}:{_RETURN_APPROVERS[role]}"
+
+
 def _on_open_returns(session: Session, lot_id: int, location_id: int) -> int:
     """Stock already asked back on returns still waiting for approval: not offered twice."""
     return int(session.exec(select(func.coalesce(func.sum(PurchaseReturnLine.quantity), 0))
@@ -956,6 +977,7 @@ def approve_return(session: Session, actor: Actor, *, store: Store, return_id, a
                            code="same_person")
         setattr(ret, mine, actor.user_id)
         setattr(ret, mine.replace("_by_id", "_at"), clock.now())
+        close_notifications(session, _return_notice_key(ret, as_role))
         if ret.quality_by_id and ret.finance_by_id:
             _ship_return(session, actor, ret)
         session.add(ret)
@@ -992,6 +1014,7 @@ def reject_return(session: Session, actor: Actor, *, store: Store, return_id, no
                                                                              clock.now(), note)
         session.add(ret)
         kept = _put_back(session, actor, ret, inv.store_today(store))
+        close_notifications(session, _return_notice_key(ret, "quality"), _return_notice_key(ret, "finance"))
         record_audit(session, actor, "purchase_return.reject", "purchase_return", ret.id,
                      after={"status": ret.status, "lines_left_in_pending_area": kept}, reason=note,
                      store_id=store.id)

@@ -23,7 +23,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.jobs import LicenceWarning, register_licence_source
 from core.models import Store
 from core.permissions import Perm
-from core.services import Actor, notify, record_audit
+from core.services import Actor, close_notifications, notify, record_audit
 from gsp.models import (DrugRequest, DrugRequestKind, QualificationStatus, Supplier, SupplierLicence,
                         SupplierLicenceKind, SupplierRep)
 from inventory import services as inv
@@ -285,6 +285,7 @@ def decide_supplier(session: Session, actor: Actor, supplier_id: int, *, approve
         supplier.status = QualificationStatus.APPROVED if approve else QualificationStatus.REJECTED
         supplier.decided_by_id, supplier.decided_at, supplier.decision_note = actor.user_id, clock.now(), note
         session.add(supplier)
+        close_notifications(session, f"supplier:{supplier.id}:submitted")
         record_audit(session, actor, "supplier.approve" if approve else "supplier.reject", "supplier", supplier.id,
                      before={"status": QualificationStatus.PENDING}, after={"status": supplier.status}, reason=note)
     return supplier
@@ -539,6 +540,7 @@ def decide_drug_request(session: Session, actor: Actor, request_id: int, *, appr
         request.status = QualificationStatus.APPROVED if approve else QualificationStatus.REJECTED
         request.decided_by_id, request.decided_at, request.decision_note = actor.user_id, clock.now(), note
         session.add(request)
+        close_notifications(session, f"drug_request:{request.id}")
         record_audit(session, actor, "drug_request.approve" if approve else "drug_request.reject", "drug", drug.id,
                      after={"request": request.id, "kind": request.kind}, reason=note)
     return request

@@ -22,7 +22,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.models import Store, User
 from core.permissions import Perm
 from core.money import divide_round
-from core.services import Actor, notify, record_audit
+from core.services import Actor, close_notifications, notify, record_audit
 from inventory import services as inv
 from inventory.models import (Drug, Location, LocationKind, Lot, LotStatus, LotStatusEvent, MovementKind,
                               StockBalance, StockMovement)
@@ -256,6 +256,7 @@ def decide_destruction(session: Session, actor: Actor, destruction_id: int, *, a
             if left == 0:
                 _set_status(session, actor, lot, LotStatus.DESTROYED, "destroyed", item.method)
         item.status = DestructionStatus.APPROVED if approve else DestructionStatus.REJECTED
+        close_notifications(session, f"destruction:{item.id}")
         item.decided_by_id, item.decided_at, item.decision_note = actor.user_id, clock.now(), note
         session.add(item)
         record_audit(session, actor, "quality.destruction_" + ("approve" if approve else "reject"), "destruction",

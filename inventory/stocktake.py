@@ -34,7 +34,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.models import Store, User
 from core.money import divide_round
 from core.permissions import Perm
-from core.services import Actor, notify, record_audit
+from core.services import Actor, close_notifications, notify, record_audit
 from inventory.models import (Drug, DrugBarcode, Location, Lot, MovementKind, StockBalance, Stocktake, StocktakeCount,
                               StocktakeKind, StocktakeLine, StocktakeStatus)
 
@@ -485,6 +485,7 @@ def return_for_recount(session: Session, actor: Actor, stocktake_id: int, store:
             raise Conflict(_l("Only submitted counts can be sent back (the stocktake is %(status)s).",
                               status=status_label(st.status)), code="invalid_transition")
         _second_person_rules(session, actor, st)
+        close_notifications(session, kind="stocktake_submitted", entity_id=st.id)
         st.status = StocktakeStatus.OPEN
         session.add(st)
         record_audit(session, actor, "stocktake.recount", "stocktake", st.id, before={"status": "submitted"},
@@ -501,6 +502,7 @@ def verify_stocktake(session: Session, actor: Actor, stocktake_id: int, store: S
             raise Conflict(_l("Stocktake #%(id)s cannot be verified: it is %(status)s.", id=st.id,
                               status=status_label(st.status)), code="invalid_transition")
         _second_person_rules(session, actor, st)
+        close_notifications(session, kind="stocktake_submitted", entity_id=st.id)
         st.status = StocktakeStatus.VERIFIED
         st.verified_by = actor.user_id
         st.verified_at = clock.now()
@@ -556,6 +558,7 @@ def approve_stocktake(session: Session, actor: Actor, stocktake_id: int, store: 
                 gain += v.value(diff)
             else:
                 loss += v.value(-diff)
+        close_notifications(session, f"stocktake:{st.id}:verified")
         st.status = StocktakeStatus.APPROVED
         st.approved_by = actor.user_id
         st.approved_at = clock.now()
@@ -574,6 +577,8 @@ def cancel_stocktake(session: Session, actor: Actor, stocktake_id: int, store: S
             raise Conflict(_l("Stocktake #%(id)s is %(status)s and can no longer be cancelled.", id=st.id,
                               status=status_label(st.status)), code="invalid_transition")
         before = st.status
+        close_notifications(session, kind="stocktake_submitted", entity_id=st.id)
+        close_notifications(session, f"stocktake:{st.id}:verified")
         st.status = StocktakeStatus.CANCELLED
         st.cancelled_by = actor.user_id
         st.cancelled_at = clock.now()

@@ -14,6 +14,7 @@ from sqlmodel import func, select
 from core.errors import Conflict, InsufficientStock, InvalidInput, NotFound, NotSellable, PermissionDenied
 from core.jobs import licence_expiry
 from core.models import AuditEvent, Notification
+from core.services import notifications_for
 from gsp import purchasing as pur, qualification as qual, quality as q
 from gsp.models import (DrugRequest, Inspection, OrderStatus, PurchaseOrder, PurchaseOrderLine, PurchaseReturn,
                         PurchaseReturnLine, QualificationStatus, Receipt, ReceiptDecision, ReceiptLine, ReturnStatus,
@@ -82,6 +83,11 @@ def on_hand(db, lot_id, location_id=None):
 def movements(db, lot_id, reference):
     return db.exec(select(StockMovement).where(StockMovement.lot_id == lot_id, StockMovement.reference == reference)
                    .order_by(StockMovement.id)).all()
+
+
+def open_notices(world, role):
+    """Kinds of the notifications the role's list shows (open ones: the step they announce is not done)."""
+    return sorted(n.kind for n in notifications_for(world.session, world.actor(role), world.store.id))
 
 
 def fresh(db, model, row_id):
@@ -166,10 +172,13 @@ def test_new_supplier_and_new_drug_to_sellable_stock(world):
     assert pur.waiting_for(db, qm, store, TEST_TODAY).suppliers == 1
     [note] = notification(db, "supplier_submitted")
     assert (note.permission, note.entity_id) == ("qualification.approve", str(supplier.id))
+    assert open_notices(world, "quality_manager") == ["supplier_submitted"]
     refused(db, Conflict, "supplier_not_usable", pur.create_order, purchaser, store=store, supplier_id=supplier.id,
             lines=[lhqw(world)])
     supplier = qual.decide_supplier(db, qm, supplier.id, approve=True)
     assert (supplier.status, supplier.decided_by_id) == (QualificationStatus.APPROVED, qm.user_id)
+    assert open_notices(world, "quality_manager") == []  # decided: off the list (the row stays, closed)
+    assert notification(db, "supplier_submitted")[0].done_at is not None
     rep = qual.supplier_reps(db, supplier.id)[0]
 
     request = qual.submit_new_drug(db, purchaser, documents=DOCUMENTS, **GRANULES)
@@ -180,7 +189,9 @@ def test_new_supplier_and_new_drug_to_sellable_stock(world):
         inv.sellable_lot_for_barcode(db, store, GRANULES_BARCODE)
     refused(db, Conflict, "drug_not_approved", pur.create_order, purchaser, store=store, supplier_id=supplier.id,
             lines=[{"drug_id": drug.id, "packages": 20}])
+    assert open_notices(world, "quality_manager") == ["drug_request"]
     qual.decide_drug_request(db, qm, request.id, approve=True)
+    assert open_notices(world, "quality_manager") == []
     assert fresh(db, Drug, drug.id).approval_status == ApprovalStatus.APPROVED
     assert fresh(db, DrugRequest, request.id).decided_by_id == qm.user_id
 
@@ -190,6 +201,7 @@ def test_new_supplier_and_new_drug_to_sellable_stock(world):
     order = pur.confirm_order(db, purchaser, store=store, order_id=order.id)
     assert order.status == OrderStatus.CONFIRMED
     assert [o.id for o, _s in pur.waiting_for(db, receiver, store, TEST_TODAY).to_receive] == [order.id]
+    assert "order_confirmed" in open_notices(world, "receiver")
     line = order_line(world, order, "LHQWKL")
     assert line.quantity == 200  # 20 boxes of 10 sachets, in smallest units
 
@@ -206,7 +218,9 @@ def test_new_supplier_and_new_drug_to_sellable_stock(world):
     assert on_hand(db, row.lot.id) == 0  # waiting goods are not stock yet
     assert inv.sellable_lot_for_barcode(db, store, GRANULES_BARCODE).lot is None
     assert fresh(db, PurchaseOrder, order.id).status == OrderStatus.CLOSED  # received in full
+    assert "order_confirmed" not in open_notices(world, "receiver")
     assert pur.waiting_for(db, inspector, store, TEST_TODAY).to_inspect == 1
+    assert "receipt_to_inspect" in open_notices(world, "inspector")
 
     inspection = pur.inspect(db, inspector, store=store, line_id=row.line.id, sampled=3, appearance_ok=True,
                              packaging_ok=True, label_ok=True, report_ok=True, accepted_packages=20,
@@ -214,6 +228,7 @@ def test_new_supplier_and_new_drug_to_sellable_stock(world):
     assert (inspection.conclusion, inspection.accepted_qty, inspection.rejected_qty, inspection.required_sample,
             inspection.sampled, inspection.inspector_id, inspection.location_id) == (
         "accepted", 200, 0, 3, 3, inspector.user_id, world.loc["A01"].id)
+    assert "receipt_to_inspect" not in open_notices(world, "inspector")
     lot = fresh(db, Lot, row.lot.id)
     assert lot.status == LotStatus.RELEASED and str(lot.expiry_date) == "2028-04-30"
     assert on_hand(db, lot.id, world.loc["A01"].id) == 200 and on_hand(db, lot.id) == 200
@@ -946,13 +961,18 @@ def test_a_locked_lot_goes_back_after_quality_and_finance_approve(world):
     refused(db, NotFound, "not_found", pur.approve_return, qm, store=world.other_store, return_id=ret.id,
             as_role="quality")
 
+    assert "purchase_return" in open_notices(world, "quality_manager")
+    assert "purchase_return" in open_notices(world, "finance")
     half = pur.approve_return(db, qm, store=store, return_id=ret.id, as_role="quality")
+    assert "purchase_return" not in open_notices(world, "quality_manager")  # their part is done
+    assert "purchase_return" in open_notices(world, "finance")
     assert (half.status, half.quality_by_id, half.finance_by_id) == (ReturnStatus.REQUESTED, qm.user_id, None)
     assert on_hand(db, line.lot_id) == 360
     refused(db, Conflict, "already_approved", pur.approve_return, qm, store=store, return_id=ret.id,
             as_role="quality")
     done = pur.approve_return(db, finance, store=store, return_id=ret.id, as_role="finance")
     assert (done.status, done.finance_by_id) == (ReturnStatus.DONE, finance.user_id)
+    assert "purchase_return" not in open_notices(world, "finance")
     assert on_hand(db, line.lot_id) == 0
     assert fresh(db, Lot, line.lot_id).status == LotStatus.RETURNED
     movement = db.exec(select(StockMovement).where(StockMovement.lot_id == line.lot_id,

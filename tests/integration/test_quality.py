@@ -8,7 +8,7 @@ from sqlmodel import func, select
 
 from core.errors import Conflict, InvalidInput, NotFound, NotSellable, PermissionDenied
 from core.models import AuditEvent, Notification
-from core.services import Actor
+from core.services import Actor, notifications_for
 from gsp import quality as q
 from gsp.models import Destruction, ExpiryTierMark, NonconformingRecord, SuspectReport
 from inventory.models import LotStatus, LotStatusEvent, StockBalance, StockMovement
@@ -123,7 +123,9 @@ def test_nonconforming_moves_all_stock_to_red_then_destruction_needs_two_more_pe
     with pytest.raises(InvalidInput):
         q.decide_destruction(db, manager, item.id, approve=True, witness_id=None)
     assert on_hand(db, lot.id) == 50
+    assert "destruction_request" in [n.kind for n in notifications_for(db, manager, world.store.id)]
     q.decide_destruction(db, manager, item.id, approve=True, witness_id=world.users["curator"].id)
+    assert "destruction_request" not in [n.kind for n in notifications_for(db, manager, world.store.id)]
     assert on_hand(db, lot.id) == 0
     db.rollback()
     assert db.get(type(lot), lot.id).status == LotStatus.DESTROYED

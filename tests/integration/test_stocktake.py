@@ -144,6 +144,10 @@ def test_full_flow_posts_gains_and_losses_and_the_ledger_holds(world, stock):
     assert report.loss_value_fen == 158 and report.gain_value_fen == plain_unit
     assert report.net_value_fen == plain_unit - 158
     stk.verify_stocktake(db, world.actor("quality_manager"), st.id, world.store)
+    # Verified: the "waits for verification" notice is done, the "waits for approval" one is open.
+    db.rollback()
+    assert {n.kind: n.done_at is not None for n in db.exec(select(Notification)).all()
+            if n.kind.startswith("stocktake")} == {"stocktake_submitted": True, "stocktake_verified": False}
     # Approving one's own stocktake: the starter (store manager) and the verifier are refused.
     before = _snapshot(db)
     for who in ("store_manager", "quality_manager"):
@@ -154,6 +158,8 @@ def test_full_flow_posts_gains_and_losses_and_the_ledger_holds(world, stock):
     approval = stk.approve_stocktake(db, world.actor("finance"), st.id, world.store)
     assert sorted((m.lot_id, m.kind, m.quantity) for m in approval.movements) == sorted([
         (stock["ok"].id, MovementKind.COUNT_LOSS, -2), (stock["locked"].id, MovementKind.COUNT_GAIN, 1)])
+    db.rollback()
+    assert all(n.done_at is not None for n in db.exec(select(Notification)).all() if n.kind.startswith("stocktake"))
     assert _balance(db, stock["ok"], A01) == 98 and _balance(db, stock["locked"], W01) == 6
     assert _balance(db, stock["expired"], A01) == 7
     moves = db.exec(select(StockMovement).where(StockMovement.reference == f"stocktake:{st.id}")).all()

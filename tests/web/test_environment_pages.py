@@ -184,6 +184,7 @@ def test_out_of_range_raises_one_alert_until_a_measure_is_recorded(app, curator,
     assert (measure.reading_id, measure.actor_id) == (second.id, world.users["curator"].id)
     assert "alert open" not in curator.get(f"/environment/locations/{a01}").get_data(as_text=True)
     assert "Out-of-range readings waiting for a measure" not in qm.get("/").get_data(as_text=True)
+    assert all(n.done_at for n in notes)  # the alerts raised by the first reading are done too
     # A new excursion after the measure alerts again.
     post_form(curator, f"/environment/locations/{a01}/readings", {"temperature": "9", "humidity": "50"})
     db.rollback()
