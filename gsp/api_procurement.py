@@ -592,7 +592,8 @@ OPENAPI = {
             "decideSupplier", "Approve or reject a pending supplier (two-person rule; a rejection needs a note)",
             "Supplier", body="DecisionRequest", params=[_path("supplier_id")], errors=_WRITE)},
         "/api/v1/suppliers/{supplier_id}/licences": {"post": _op(
-            "addSupplierLicence", "File a renewed or further licence; the latest of a kind counts", "SupplierLicence",
+            "addSupplierLicence", "File a renewed or further licence; the latest of a kind counts, and a trade or "
+            "manufacturing licence with a scope sets the supplier's business scope", "SupplierLicence",
             status="201", body="LicenceRequest", params=[_path("supplier_id")], errors=_WRITE)},
         "/api/v1/drug-requests": {"post": _op(
             "submitDrug", "Submit a new drug (首营品种): it enters the master data pending (not orderable or sellable) "

@@ -56,6 +56,9 @@ class LicenceForm(FlaskForm):
     number = StringField(_l("Number"), validators=[InputRequired(), Length(max=64)])
     valid_from = DateField(_l("Valid from"), validators=[Optional()])
     valid_until = DateField(_l("Valid until"), validators=[Optional()])
+    scope = ScopeField(_l("Scope on the licence"), choices=scope_choices(),
+                       description=_l("A trade or manufacturing licence's scope becomes the supplier's business "
+                                      "scope; leave it empty to keep the scope on file."))
 
 
 class RepForm(FlaskForm):

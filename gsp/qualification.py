@@ -291,33 +291,47 @@ def decide_supplier(session: Session, actor: Actor, supplier_id: int, *, approve
     return supplier
 
 
-def _file(session: Session, actor: Actor, supplier_id, row, action: str, after: dict):
-    """File a licence or representative the quality manager has checked, on an existing supplier (audited)."""
+def _belongs(row, supplier: Supplier, actor: Actor) -> None:
+    row.supplier_id, row.added_by_id, row.added_at = supplier.id, actor.user_id, clock.now()
+
+
+# The licences whose scope is the supplier's business scope (经营范围).
+SCOPE_LICENCES = (SupplierLicenceKind.TRADE, SupplierLicenceKind.MANUFACTURING)
+
+
+def add_licence(session: Session, actor: Actor, supplier_id: int, raw: dict) -> SupplierLicence:
+    """File a renewed or further licence (the quality manager checks the paper); the latest of a kind counts.
+    A trade or manufacturing licence filed with a scope makes that the supplier's business scope (a renewal may
+    widen or narrow it); the audit event keeps the scope before and after."""
+    require(actor, Perm.QUALIFICATION_APPROVE)
+    row = _licence(raw, actor_today(session, actor))
     with transaction(session):
         supplier = get_supplier(session, supplier_id)
         _belongs(row, supplier, actor)
         session.add(row)
         session.flush()
-        record_audit(session, actor, action, "supplier", supplier.id, after=after)
+        after = {"kind": row.kind, "number": row.number, "valid_until": row.valid_until}
+        before = None
+        if row.kind in SCOPE_LICENCES and row.scope and row.scope != supplier.business_scope:
+            before, after["business_scope"] = {"business_scope": supplier.business_scope}, row.scope
+            supplier.business_scope = row.scope
+            session.add(supplier)
+        record_audit(session, actor, "supplier.licence", "supplier", supplier.id, before=before, after=after)
     return row
 
 
-def _belongs(row, supplier: Supplier, actor: Actor) -> None:
-    row.supplier_id, row.added_by_id, row.added_at = supplier.id, actor.user_id, clock.now()
-
-
-def add_licence(session: Session, actor: Actor, supplier_id: int, raw: dict) -> SupplierLicence:
-    """File a renewed or further licence (the quality manager checks the paper); the latest of a kind counts."""
-    require(actor, Perm.QUALIFICATION_APPROVE)
-    row = _licence(raw, actor_today(session, actor))
-    return _file(session, actor, supplier_id, row, "supplier.licence",
-                 {"kind": row.kind, "number": row.number, "valid_until": row.valid_until})
-
-
 def add_rep(session: Session, actor: Actor, supplier_id: int, raw: dict) -> SupplierRep:
+    """File a further authorised representative (the quality manager checks the letter and ID)."""
     require(actor, Perm.QUALIFICATION_APPROVE)
     row = _rep(raw, actor_today(session, actor))
-    return _file(session, actor, supplier_id, row, "supplier.rep", {"name": row.name, "valid_until": row.valid_until})
+    with transaction(session):
+        supplier = get_supplier(session, supplier_id)
+        _belongs(row, supplier, actor)
+        session.add(row)
+        session.flush()
+        record_audit(session, actor, "supplier.rep", "supplier", supplier.id,
+                     after={"name": row.name, "valid_until": row.valid_until})
+    return row
 
 
 def current_licences(session: Session, supplier_id: int) -> dict[str, SupplierLicence]:

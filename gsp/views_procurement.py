@@ -168,7 +168,7 @@ def add_licence(supplier_id: int):
     form = LicenceForm()
     return run_form(form, lambda: qual.add_licence(db, actor, supplier_id, {
         "kind": form.kind.data, "number": form.number.data, "valid_from": form.valid_from.data,
-        "valid_until": form.valid_until.data}), _("Licence filed."),
+        "valid_until": form.valid_until.data, "scope": "\n".join(form.scope.data or [])}), _("Licence filed."),
         lambda status: _supplier_page(supplier_id, status, licence_form=form),
         lambda _lic: url_for("procurement.supplier", supplier_id=supplier_id))
 

@@ -419,6 +419,24 @@ def test_orders_stay_within_the_store_and_the_supplier_business_scope(world):
     refused(db, Conflict, "out_of_scope", pur.confirm_order, purchaser, store=store, order_id=draft.id)
     assert fresh(db, PurchaseOrder, draft.id).status == OrderStatus.DRAFT
 
+    # The supplier's renewed trade licence adds 中成药: filing it widens the supplier's scope (audited).
+    start = last_audit_id(db)
+    renewal = {"kind": "trade", "number": "京AA0000002", "scope": "化学药制剂\n中成药\n冷藏冷冻药品",
+               "valid_until": (TEST_TODAY + timedelta(days=1800)).isoformat()}
+    refused(db, PermissionDenied, "forbidden", qual.add_licence, purchaser, narrow.id, renewal)
+    qual.add_licence(db, world.actor("quality_manager"), narrow.id, renewal)
+    assert qual.scope_set(fresh(db, Supplier, narrow.id).business_scope) == {"化学药制剂", "中成药", "冷藏冷冻药品"}
+    [event] = audit_since(db, start)
+    assert json.loads(event.summary) == {"before": {"business_scope": "化学药制剂\n冷藏冷冻药品"},
+                                         "after": {"kind": "trade", "number": "京AA0000002",
+                                                   "valid_until": renewal["valid_until"],
+                                                   "business_scope": "化学药制剂\n中成药\n冷藏冷冻药品"}}
+    pur.add_order_line(db, purchaser, store=store, order_id=draft.id, drug_id=world.drug["LHQW"].id, packages=1)
+    # A business licence's scope is not the drug business scope: filing one changes nothing.
+    qual.add_licence(db, world.actor("quality_manager"), narrow.id, {"kind": "business", "number": CC[1],
+                                                                     "scope": "化学药制剂"})
+    assert fresh(db, Supplier, narrow.id).business_scope == "化学药制剂\n中成药\n冷藏冷冻药品"
+
 
 def test_an_unapproved_drug_cannot_be_ordered(world):
     db, store, purchaser = world.session, world.store, world.actor("purchaser")

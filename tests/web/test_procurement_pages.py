@@ -208,3 +208,31 @@ def test_the_licence_job_warns_about_the_stores_own_licence(app, db, world, cloc
     db.rollback()
     notes = db.exec(select(Notification).where(Notification.entity_type == "store")).all()
     assert len(notes) == 1 and "沪AA0210001" in notes[0].title and notes[0].store_id == world.store.id
+
+
+def test_a_renewed_trade_licence_filed_on_the_supplier_page_sets_the_suppliers_scope(app, db, world):
+    from tests.integration.procurement_helpers import approved_supplier
+
+    supplier = approved_supplier(world, scope="化学药制剂")
+    client = app.test_client()
+    login(client, "quality_manager")
+    page = client.get(f"/procurement/suppliers/{supplier.id}").get_data(as_text=True)
+    assert 'id="licence-form"' in page and 'name="scope"' in page
+    renewal = {"kind": "trade", "number": "京AA0000009", "valid_until": (TEST_TODAY + timedelta(days=1500)).isoformat(),
+               "scope": ["化学药制剂", "中成药"]}
+
+    def scope_on_file():
+        db.rollback()
+        db.expire_all()  # the supplier object was loaded here before the request changed it
+        return db.get(Supplier, supplier.id).business_scope
+
+    bad = post_form(client, f"/procurement/suppliers/{supplier.id}/licences", {**renewal, "scope": ["保健食品"]})
+    assert bad.status_code == 422
+    assert scope_on_file() == "化学药制剂"  # nothing written
+    assert post_form(client, f"/procurement/suppliers/{supplier.id}/licences", renewal).status_code == 302
+    assert scope_on_file() == "化学药制剂\n中成药"
+    page = client.get(f"/procurement/suppliers/{supplier.id}").get_data(as_text=True)
+    assert "京AA0000009" in page and "化学药制剂、中成药" in page
+    # The purchaser cannot file licences.
+    login(client, "purchaser")
+    assert post_form(client, f"/procurement/suppliers/{supplier.id}/licences", renewal).status_code == 403
