@@ -73,6 +73,28 @@ class Receipt:
     barcode_payload: str | None = None  # Code 128 payload, e.g. "YSPOS1-00000123"; None prints no barcode
 
 
+@dataclass(frozen=True)
+class DayReport:
+    """日结单 (Z report) of one register and business day; money in integer fen, times already formatted."""
+    store_name: str
+    register_code: str
+    business_date: str
+    closed_at: str
+    closed_by: str
+    first_sale_number: str
+    last_sale_number: str
+    sale_count: int
+    return_count: int
+    prescription_count: int
+    by_tender: tuple[tuple[str, int], ...]
+    by_cashier: tuple[tuple[str, int], ...]
+    refunded_fen: int
+    net_total_fen: int
+    grand_total_fen: int
+    chain_head_hash: str
+    reprint: bool = False
+
+
 # --- printer profiles ------------------------------------------------------------------------------------------------
 
 DOTS_PER_COLUMN = 12  # font A is 12 × 24 dots; a CJK character takes two columns
@@ -335,6 +357,21 @@ _LABELS = {  # key: (Simplified, Traditional); Traditional for big5 printers
     "reprint": ("*** 重印 ***", "*** 重印 ***"),
     "reprint_note": ("重印副本 非原始票据", "重印副本 非原始票據"),
     "return": ("*** 退货 ***", "*** 退貨 ***"),
+    "day_report": ("日结单", "日結單"),
+    "register": ("收银台", "收銀台"),
+    "business_day": ("营业日", "營業日"),
+    "closed_at": ("日结时间", "日結時間"),
+    "closed_by": ("日结人", "日結人"),
+    "numbers": ("单号", "單號"),
+    "sales": ("销售笔数", "銷售筆數"),
+    "returns": ("退货笔数", "退貨筆數"),
+    "prescriptions": ("处方笔数", "處方筆數"),
+    "by_tender": ("按支付方式", "按支付方式"),
+    "by_cashier": ("按收银员", "按收銀員"),
+    "refunded": ("退款合计", "退款合計"),
+    "net": ("当日净额", "當日淨額"),
+    "grand": ("累计总额", "累計總額"),
+    "chain_head": ("流水链头", "流水鏈頭"),
 }
 
 BARCODE_MODULE_DOTS = 2  # narrowest bar; python-escpos accepts 2–6
@@ -360,43 +397,47 @@ def escpos_code128_data(payload: str, max_modules: int) -> str | None:
     return None
 
 
-def layout(receipt: Receipt, printer: PrinterProfile, *, kick_drawer: bool = False) -> list[Block]:
-    """The ticket as blocks for ``printer``. Raises TypeError for money that is not integer fen and ValueError for a
-    barcode payload Code 128 cannot carry."""
-    enc, width = printer.encoding, printer.width_chars
-    half = width // 2
-    lab = {k: v[1 if printer.traditional else 0] for k, v in _LABELS.items()}
+class _Page:
+    """Blocks being laid out for one printer: wrapped, aligned and two-column text in its width and encoding."""
 
-    def clean(text: object) -> str:
-        return sanitize(text, enc).strip()
+    def __init__(self, printer: PrinterProfile) -> None:
+        self.printer, self.enc, self.width = printer, printer.encoding, printer.width_chars
+        self.lab = {k: v[1 if printer.traditional else 0] for k, v in _LABELS.items()}
+        self.blocks: list[Block] = []
+        self.add = self.blocks.append
 
-    blocks: list[Block] = []
-    add = blocks.append
+    def clean(self, text: object) -> str:
+        return sanitize(text, self.enc).strip()
 
-    def text(value: object, align: Align = "left", *, bold: bool = False, indent: int = 0, hang: int = 0,
+    def text(self, value: object, align: Align = "left", *, bold: bool = False, indent: int = 0, hang: int = 0,
              max_lines: int | None = None) -> None:
         """Wrapped text; continuation lines indented ``hang`` more columns than the first."""
-        wrapped = wrap(clean(value), width - indent - hang, enc, first_width=width - indent, max_lines=max_lines)
+        width = self.width
+        wrapped = wrap(self.clean(value), width - indent - hang, self.enc, first_width=width - indent,
+                       max_lines=max_lines)
         for i, line in enumerate(wrapped):
             prefix = " " * (indent + (hang if i else 0))
-            add(TextLine(prefix + line if line else "", align, bold))
+            self.add(TextLine(prefix + line if line else "", align, bold))
 
-    def big(value: str, *, max_lines: int = 2) -> None:
-        for line in wrap(clean(value), half, enc, max_lines=max_lines):
-            add(TextLine(line, "center", bold=True, double=True))
+    def big(self, value: str, *, max_lines: int = 2) -> None:
+        for line in wrap(self.clean(value), self.width // 2, self.enc, max_lines=max_lines):
+            self.add(TextLine(line, "center", bold=True, double=True))
 
-    def left_right(left: object, right: object, *, bold: bool = False, indent: int = 0) -> None:
-        lt, rt = clean(left), clean(right)
+    def left_right(self, left: object, right: object, *, bold: bool = False, indent: int = 0) -> None:
+        enc, width = self.enc, self.width
+        lt, rt = self.clean(left), self.clean(right)
         lw, rw = display_width(lt, enc), display_width(rt, enc)
         if indent + lw + 1 + rw <= width:
-            add(TextLine(" " * indent + lt + " " * (width - indent - lw - rw) + rt, bold=bold))
+            self.add(TextLine(" " * indent + lt + " " * (width - indent - lw - rw) + rt, bold=bold))
             return
-        text(lt, bold=bold, indent=indent)
-        add(TextLine(pad(rt, width, "right", enc), bold=bold))
+        self.text(lt, bold=bold, indent=indent)
+        self.add(TextLine(pad(rt, width, "right", enc), bold=bold))
 
-    def fields(items: list[tuple[str, object]], *, indent: int = 0, max_lines: int = 3) -> None:
+    def fields(self, items: list[tuple[str, object]], *, indent: int = 0, max_lines: int = 3) -> None:
         """``label value`` pairs, several on one line when they fit, otherwise one per line (wrapped)."""
-        parts = [(f"{label} {clean(value)}", display_width(label, enc) + 1) for label, value in items if clean(value)]
+        enc, width = self.enc, self.width
+        parts = [(f"{label} {self.clean(value)}", display_width(label, enc) + 1) for label, value in items
+                 if self.clean(value)]
         line = ""
         for part, label_w in parts:
             joined = f"{line}  {part}" if line else part
@@ -404,14 +445,34 @@ def layout(receipt: Receipt, printer: PrinterProfile, *, kick_drawer: bool = Fal
                 line = joined
                 continue
             if line:
-                text(line, indent=indent)
+                self.text(line, indent=indent)
             line = ""
             if display_width(part, enc) <= width - indent:
                 line = part
             else:
-                text(part, indent=indent, hang=label_w, max_lines=max_lines)
+                self.text(part, indent=indent, hang=label_w, max_lines=max_lines)
         if line:
-            text(line, indent=indent)
+            self.text(line, indent=indent)
+
+    def end(self) -> list[Block]:
+        """Cut, or feed past the tear bar on a printer without a cutter."""
+        if self.printer.cut:
+            self.add(Cut())
+        else:
+            for _ in range(4):
+                self.add(TextLine(""))
+        return self.blocks
+
+
+def layout(receipt: "Receipt | DayReport", printer: PrinterProfile, *, kick_drawer: bool = False) -> list[Block]:
+    """The ticket (or a day report) as blocks for ``printer``. Raises TypeError for money that is not integer fen
+    and ValueError for a barcode payload Code 128 cannot carry."""
+    if isinstance(receipt, DayReport):
+        return _day_report_layout(receipt, printer)
+    page = _Page(printer)
+    lab = page.lab
+    clean, add, text, big, left_right, fields = (page.clean, page.add, page.text, page.big, page.left_right,
+                                                 page.fields)
 
     for tender in receipt.tenders:
         _fen(tender.amount_fen)
@@ -479,12 +540,42 @@ def layout(receipt: Receipt, printer: PrinterProfile, *, kick_drawer: bool = Fal
         text(line, "center", max_lines=3)
     if receipt.reprint:
         text(lab["reprint_note"], "center", bold=True)
-    if printer.cut:
-        add(Cut())
-    else:
-        for _ in range(4):  # feed past the tear bar
-            add(TextLine(""))
-    return blocks
+    return page.end()
+
+
+def _day_report_layout(report: "DayReport", printer: PrinterProfile) -> list[Block]:
+    """日结单: the day's figures for the register, printed when the day is closed (and again on request)."""
+    for _, amount in (*report.by_tender, *report.by_cashier):
+        _fen(amount)
+    page = _Page(printer)
+    lab, fields, left_right = page.lab, page.fields, page.left_right
+    page.big(report.store_name)
+    page.big(lab["day_report"], max_lines=1)
+    if report.reprint:
+        page.big(lab["reprint"], max_lines=1)
+    page.add(Rule())
+    fields([(lab["register"], report.register_code), (lab["business_day"], report.business_date)])
+    fields([(lab["closed_at"], report.closed_at)])
+    fields([(lab["closed_by"], report.closed_by)])
+    fields([(lab["numbers"], f"{report.first_sale_number or '—'} ~ {report.last_sale_number or '—'}")])
+    page.add(Rule())
+    left_right(lab["sales"], report.sale_count)
+    left_right(lab["returns"], report.return_count)
+    left_right(lab["prescriptions"], report.prescription_count)
+    page.add(Rule())
+    page.text(lab["by_tender"], bold=True)
+    for label, amount in report.by_tender:
+        left_right(label, format_fen(amount), indent=2)
+    page.text(lab["by_cashier"], bold=True)
+    for name, amount in report.by_cashier:
+        left_right(name, format_fen(amount), indent=2)
+    page.add(Rule())
+    left_right(lab["refunded"], format_fen(report.refunded_fen))
+    left_right(lab["net"], format_fen(report.net_total_fen), bold=True)
+    left_right(lab["grand"], format_fen(report.grand_total_fen))
+    page.add(Rule())
+    page.text(f"{lab['chain_head']} {report.chain_head_hash}", hang=2, max_lines=4)
+    return page.end()
 
 
 # --- renderers -------------------------------------------------------------------------------------------------------
@@ -619,6 +710,6 @@ def render_escpos(receipt: Receipt, printer: PrinterProfile, *, kick_drawer: boo
 
 __all__ = [
     "ReceiptLine", "Tender", "Receipt", "PrinterProfile", "PROFILES", "profile", "TextLine", "Rule", "Barcode",
-    "Cut", "DrawerKick", "Block", "layout", "render_text", "render_html", "render_escpos", "format_fen", "sanitize",
+    "Cut", "DrawerKick", "Block", "DayReport", "layout", "render_text", "render_html", "render_escpos", "format_fen", "sanitize",
     "encode_text", "display_width", "char_width", "wrap", "truncate", "pad", "escpos_code128_data", "barcode_svg",
 ]

@@ -2,6 +2,7 @@
 retrying with back-off while the printer is off, so a sale never fails or waits because of a printer."""
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from datetime import timedelta
@@ -15,7 +16,7 @@ from core.db import session_scope, transaction
 from core.models import Store, User
 from hardware import receipt as rc
 from inventory.models import Drug, Lot
-from pos.models import PrintJob, Register, Sale, SaleKind, SaleLine, SalePayment
+from pos.models import DayClose, PrintJob, Register, Sale, SaleKind, SaleLine, SalePayment
 
 log = logging.getLogger("yaofang.print")
 
@@ -23,6 +24,7 @@ TENDER_LABELS = {"cash": "现金", "card": "银联卡", "wechat": "微信支付"
                  "insurance_account": "医保个人账户", "insurance_fund": "医保统筹基金"}
 FOOTER = ("药品为特殊商品，非质量问题概不退换", "请妥善保管小票，凭票退换", "谢谢惠顾")
 MAX_BACKOFF_SECONDS = 300
+DAY_REPORT, DAY_REPORT_REPRINT = "z_report", "z_report_reprint"  # print job kinds besides receipt and reprint
 
 
 def receipt_for_sale(session: Session, sale: Sale, *, reprint: bool = False) -> rc.Receipt:
@@ -53,10 +55,32 @@ def receipt_for_sale(session: Session, sale: Sale, *, reprint: bool = False) -> 
         barcode_payload="YS" + sale.sale_number)
 
 
+def day_report_for(session: Session, close: DayClose, *, reprint: bool = False) -> rc.DayReport:
+    """The 日结单 of a day close, as the receipt printer prints it."""
+    store = session.get(Store, close.store_id)
+    register = session.get(Register, close.register_id)
+    closed_by = session.get(User, close.closed_by_id)
+    totals = json.loads(close.totals_json or "{}")
+    return rc.DayReport(
+        store_name=store.name, register_code=register.code, business_date=close.business_date.isoformat(),
+        closed_at=close.closed_at.astimezone(ZoneInfo(store.timezone)).strftime("%Y-%m-%d %H:%M:%S"),
+        closed_by=closed_by.display_name if closed_by else "", first_sale_number=close.first_sale_number,
+        last_sale_number=close.last_sale_number, sale_count=close.sale_count, return_count=close.return_count,
+        prescription_count=close.prescription_count,
+        by_tender=tuple((TENDER_LABELS.get(k, k), int(v)) for k, v in sorted(totals.get("by_tender", {}).items())),
+        by_cashier=tuple((k, int(v)) for k, v in sorted(totals.get("by_cashier", {}).items())),
+        refunded_fen=int(totals.get("refunded_fen", 0)), net_total_fen=close.net_total_fen,
+        grand_total_fen=close.grand_total_fen, chain_head_hash=close.chain_head_hash, reprint=reprint)
+
+
 def render_job(session: Session, job: PrintJob, register: Register) -> bytes:
-    sale = session.get(Sale, job.sale_id)
-    receipt = receipt_for_sale(session, sale, reprint=job.kind == "reprint")
-    return rc.render_escpos(receipt, rc.profile(register.printer_profile), kick_drawer=job.kick_drawer)
+    printer = rc.profile(register.printer_profile)
+    if job.kind in (DAY_REPORT, DAY_REPORT_REPRINT):
+        report = day_report_for(session, session.get(DayClose, job.day_close_id),
+                                reprint=job.kind == DAY_REPORT_REPRINT)
+        return rc.render_escpos(report, printer, kick_drawer=False)
+    receipt = receipt_for_sale(session, session.get(Sale, job.sale_id), reprint=job.kind == "reprint")
+    return rc.render_escpos(receipt, printer, kick_drawer=job.kick_drawer)
 
 
 def backoff(attempts: int) -> timedelta:

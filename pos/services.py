@@ -67,6 +67,7 @@ from inventory import services as inv
 from inventory.models import Drug, Location, LocationKind, Lot, MovementKind, RxClass, SpecialClass
 from pos.models import (TENDER_LABELS, Cart, CartLine, CartStatus, DayClose, Prescription, PrintJob, RegisterJournal,
                         Sale, SaleKind, SaleLine, SalePayment, Shift, SpecialDrugRecord, SplitPackRecord, Tender)
+from pos.printing import DAY_REPORT, DAY_REPORT_REPRINT
 
 GENESIS_HASH = "0" * 64
 MAX_RX_DRUGS = 5  # drugs per prescription (RxRules Art. 6)
@@ -1437,9 +1438,23 @@ def close_day(session: Session, actor: Actor, register: Register) -> DayClose:
         except IntegrityError:
             raise Conflict(_l("This business day is already closed for %(code)s.", code=register.code),
                            code="day_closed")
+        enqueue_print(session, register, kind=DAY_REPORT, day_close_id=close.id)  # the 日结单 prints on the counter
         record_audit(session, actor, "day.close", "day_close", close.id,
                      after={"register": register.code, "business_date": day, "net_total_fen": close.net_total_fen})
     return close
+
+
+def print_day_report(session: Session, actor: Actor, register: Register, day_close_id) -> PrintJob:
+    """Print a closed day's 日结单 again on the register's receipt printer (marked 重印; audited)."""
+    with transaction(session):
+        close = session.get(DayClose, day_close_id) if type(day_close_id) is int else None
+        if close is None or close.register_id != register.id:
+            raise NotFound(_l("Day close not found for this register."))
+        job = enqueue_print(session, register, kind=DAY_REPORT_REPRINT, day_close_id=close.id)
+        session.flush()
+        record_audit(session, actor, "day.report_reprint", "day_close", close.id,
+                     after={"register": register.code, "business_date": close.business_date})
+    return job
 
 
 @dataclass

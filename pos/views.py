@@ -657,6 +657,20 @@ def day_close(code: str):
     return _day_close_page(register, just_closed=close)
 
 
+@bp.route("/pos/<code>/day-close/<int:close_id>/print", methods=["POST"])
+@requires(Perm.POS_DAY_CLOSE)
+def print_day_report(code: str, close_id: int):
+    db = get_session()
+    register = _register(code)
+    try:
+        pos.print_day_report(db, current_actor(), register, close_id)
+    except YaofangError as exc:
+        db.rollback()
+        return _day_close_page(register, message=str(exc.message), level="error", status=exc.status)
+    return _day_close_page(register, message=_("The day report was sent to the receipt printer (marked 重印)."),
+                           level="success")
+
+
 @bp.route("/pos/journal")
 @requires(Perm.SALES_READ)
 def journal():

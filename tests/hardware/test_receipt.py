@@ -10,7 +10,8 @@ from html.parser import HTMLParser
 import pytest
 
 from hardware.receipt import (
-    PROFILES, Barcode, PrinterProfile, Receipt, ReceiptLine, Tender, TextLine, display_width, escpos_code128_data,
+    PROFILES, Barcode, DayReport, PrinterProfile, Receipt, ReceiptLine, Tender, TextLine, display_width,
+    escpos_code128_data,
     format_fen, layout, profile, render_escpos, render_html, render_text, sanitize, truncate, wrap,
 )
 from tests.hardware.printer_sink import escpos_commands, escpos_text
@@ -420,3 +421,45 @@ def test_html_boxes_wide_characters_so_columns_line_up():
     out = render_html(make_receipt(), profile("gbk-80mm"))
     assert '<span style="display:inline-block;width:2ch;text-align:center">连</span>' in out
     assert '<span style="display:inline-block;width:2ch;text-align:center">￥</span>72.07' in out
+
+
+# --- the day report (日结单) ------------------------------------------------------------------------------------------
+
+def make_day_report(**changes) -> DayReport:
+    report = DayReport(store_name="药房演示门店 Yaofang Demo Pharmacy", register_code="POS1",
+                       business_date="2026-06-15", closed_at="2026-06-15 21:05:09", closed_by="店长 周涛",
+                       first_sale_number="POS1-20260615-0001", last_sale_number="POS1-20260615-0042",
+                       sale_count=40, return_count=2, prescription_count=5,
+                       by_tender=(("现金", 123450), ("微信支付", 98000), ("医保个人账户", 4300)),
+                       by_cashier=(("收银员 孙丽 (cashier)", 200000), ("执业药师 张华 (pharmacist)", 25750)),
+                       refunded_fen=-5600, net_total_fen=225750, grand_total_fen=98765432,
+                       chain_head_hash="9f" * 32)
+    return dataclasses.replace(report, **changes)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_the_day_report_fits_the_paper_and_carries_every_figure(name):
+    printer, report = profile(name), make_day_report()
+    text = render_text(report, printer)
+    for line in text.splitlines():
+        assert display_width(line, printer.encoding) <= printer.width_chars, (name, line)
+    title = "日結單" if printer.traditional else "日结单"
+    whole = flat(text)
+    for expected in (title, "POS1", "2026-06-15", "POS1-20260615-0001", "POS1-20260615-0042", "9f" * 32,
+                     *(format_fen(fen) for fen in (123450, 98000, 4300, 200000, 25750, -5600, 225750, 98765432))):
+        assert expected in whole, (name, expected)
+    # Every amount sits in the right-hand column.
+    assert all(MONEY_COLUMN.search(line) for line in text.splitlines() if "￥" in line), text
+    data = render_escpos(report, printer, kick_drawer=True)
+    assert b"\x1bp" not in data  # the drawer stays shut for a report
+    assert escpos_commands(data)  # only known commands
+    assert title in escpos_text(data, printer.encoding)
+
+
+def test_a_reprinted_day_report_says_so_and_money_must_be_fen():
+    assert "重印" in render_text(make_day_report(reprint=True), profile("gbk-80mm"))
+    assert "重印" not in render_text(make_day_report(), profile("gbk-80mm"))
+    with pytest.raises(TypeError):
+        layout(make_day_report(by_tender=(("现金", 12.5),)), profile("gbk-80mm"))
+    html = render_html(make_day_report(), profile("gbk-58mm"))
+    assert "日" in html and "<script" not in html

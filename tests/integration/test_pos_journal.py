@@ -11,6 +11,7 @@ from sqlmodel import func, select
 from core.clock import FixedClock, use
 from core.db import new_session
 from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.models import AuditEvent
 from inventory.models import Location, StockBalance
 from pos import services as pos
 from pos.models import DayClose, PrintJob, Register, Sale, SaleLine, SalePayment
@@ -190,6 +191,48 @@ def test_day_close_and_the_next_business_day(counter):
         second = pos.close_day(db, manager, counter.register)
     assert second.business_date.isoformat() == "2026-06-16" and second.sale_count == 1
     assert second.grand_total_fen == 5700 + 2850 and second.first_sale_number == later.sale_number
+
+
+def test_the_day_report_prints_on_the_receipt_printer_and_again_on_request(app, counter):
+    from core.errors import NotFound
+    from pos.printing import process_due_jobs
+    from tests.hardware.printer_sink import PrinterSink, escpos_text
+
+    w, db = counter.w, counter.db
+    w.lot(lot_no="ZR1", qty=360)
+    sales = sell(counter, 2, tenders=[("cash", 3000, "")])
+    manager = w.actor("store_manager")
+    with PrinterSink() as sink:
+        register = db.get(Register, counter.register.id)
+        register.printer_url = sink.url
+        db.add(register)
+        db.commit()
+        assert process_due_jobs(app) == 2  # the two sales' tickets
+        sink.wait_for_jobs(2)
+        sink.clear()
+        close = pos.close_day(db, manager, counter.register)
+        assert process_due_jobs(app) == 1
+        [ticket] = sink.wait_for_jobs(1)
+        printed = escpos_text(ticket, "gbk")
+        for expected in ("日结单", "POS1", "2026-06-15", sales[0].sale_number, sales[1].sale_number, "现金",
+                         "57.00", close.chain_head_hash[:20]):
+            assert expected in printed, expected
+        assert "重印" not in printed
+        sink.clear()
+        start = db.exec(select(func.max(AuditEvent.id))).one()
+        pos.print_day_report(db, manager, counter.register, close.id)
+        assert process_due_jobs(app) == 1
+        [again] = sink.wait_for_jobs(1)
+        assert "重印" in escpos_text(again, "gbk") and "日结单" in escpos_text(again, "gbk")
+    db.rollback()
+    [event] = db.exec(select(AuditEvent).where(AuditEvent.id > start)).all()
+    assert (event.action, event.entity_id, event.actor_id) == ("day.report_reprint", str(close.id),
+                                                              w.users["store_manager"].id)
+    jobs = db.exec(select(PrintJob.kind, PrintJob.day_close_id).where(PrintJob.day_close_id.is_not(None))
+                   .order_by(PrintJob.id)).all()
+    assert [tuple(j) for j in jobs] == [("z_report", close.id), ("z_report_reprint", close.id)]
+    with pytest.raises(NotFound):
+        pos.print_day_report(db, manager, counter.register, 999999)
 
 
 def test_printer_off_sales_commit_and_print_later(app, counter):

@@ -38,6 +38,9 @@ def url_args(world):
     counter = Counter(world)
     counter.add()
     sale = counter.pay()
+    from pos.services import close_day
+
+    day_close = close_day(world.session, world.actor("store_manager"), counter.register)
     counter.add()
     line = world.session.exec(select(CartLine).order_by(CartLine.id.desc())).first()
     cart = world.session.exec(select(Cart).order_by(Cart.id)).first()
@@ -49,7 +52,7 @@ def url_args(world):
     quality_args.update(procurement_url_args(world))  # supplier, order, receipt, receipt line, request, return
     return {**curing_args, **quality_args, "drug_id": world.drug["LHQW"].id, "lot_id": lot.id, "location_id": world.loc["A01"].id,
             "name": "stock_verify", "code": "POS1", "sale_id": sale.id, "line_id": line.id, "cart_id": cart.id,
-            "stocktake_id": stocktake.id}
+            "stocktake_id": stocktake.id, "close_id": day_close.id}
 
 
 def build(rule, args):

@@ -464,6 +464,16 @@ def test_day_close_prints_the_z_report(till, app, world, db):
     again = manager.post("/day-close", htmx=False)
     assert again.status_code == 409 and message(again)
     assert manager.get("/day-close").status_code == 200  # shows the last Z report
+    # The 日结单 went to the receipt printer queue on closing; it can be sent again (marked 重印).
+    assert f'/pos/POS1/day-close/{close.id}/print' in text(manager.get("/day-close"))
+    assert till.post(f"/day-close/{close.id}/print", htmx=False).status_code == 403
+    assert manager.post("/day-close/999999/print", htmx=False).status_code == 404
+    reprinted = manager.post(f"/day-close/{close.id}/print", htmx=False)
+    assert reprinted.status_code == 200 and "重印" in message(reprinted)
+    db.rollback()
+    assert [tuple(j) for j in db.exec(select(PrintJob.kind, PrintJob.day_close_id)
+                                      .where(PrintJob.day_close_id.is_not(None)).order_by(PrintJob.id))] == [
+        ("z_report", close.id), ("z_report_reprint", close.id)]
 
 
 def test_journal_page_verifies_each_register_and_names_the_first_bad_sale(till, app, world, db):
