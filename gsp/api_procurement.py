@@ -17,7 +17,7 @@ from core.auth import current_actor, requires
 from core.db import get_session
 from core.errors import InvalidInput
 from core.permissions import Perm
-from core.services import get_store, validate_client_key
+from core.services import get_store
 from core.web import int_arg, json_body
 from gsp import purchasing as pur, qualification as qual
 from gsp.models import (DrugRequest, Inspection, OrderStatus, PurchaseOrder, PurchaseReturn, QualificationStatus,
@@ -420,17 +420,11 @@ def receive(order_id: int):
         for name in ("gtin", "trace_code"):
             _text(raw.get(name), f"lines[{i}].{name}", nullable=True)
     db, actor, store = _ctx()
-    key = body.get("client_uuid")
-    replay = False
-    try:
-        replay = db.exec(select(Receipt.id).where(Receipt.store_id == store.id,
-                                                  Receipt.client_uuid == validate_client_key(key))).first() is not None
-    except InvalidInput:
-        pass  # the service says what is wrong with it
-    receipt = pur.receive(db, actor, store=store, order_id=order_id, delivery_note_no=body.get("delivery_note_no"),
-                          client_uuid=key, lines=lines,
-                          min_shelf_life_months=int(current_app.config.get("RECEIVING_MIN_SHELF_LIFE_MONTHS", 6)))
-    return jsonify(receipt_json(db, receipt)), 200 if replay else 201
+    receipt, created = pur.receive_or_replay(
+        db, actor, store=store, order_id=order_id, delivery_note_no=body.get("delivery_note_no"),
+        client_uuid=body.get("client_uuid"), lines=lines,
+        min_shelf_life_months=int(current_app.config.get("RECEIVING_MIN_SHELF_LIFE_MONTHS", 6)))
+    return jsonify(receipt_json(db, receipt)), 201 if created else 200
 
 
 @bp.route("/receipts/<int:receipt_id>")

@@ -411,6 +411,14 @@ def receive(session: Session, actor: Actor, *, store: Store, order_id, delivery_
             min_shelf_life_months: int = 6) -> Receipt:
     """Record a delivery against a confirmed order. A replay with the same client_uuid returns the first receipt;
     the same delivery note of the same supplier twice is refused."""
+    return receive_or_replay(session, actor, store=store, order_id=order_id, delivery_note_no=delivery_note_no,
+                             client_uuid=client_uuid, lines=lines, min_shelf_life_months=min_shelf_life_months)[0]
+
+
+def receive_or_replay(session: Session, actor: Actor, *, store: Store, order_id, delivery_note_no, client_uuid,
+                      lines, min_shelf_life_months: int = 6) -> tuple[Receipt, bool]:
+    """`receive`, also saying whether the receipt was made now (False: a replay got the first one) — decided under
+    the store lock, so of two identical requests at the same instant exactly one is told it made the receipt."""
     qual.require(actor, Perm.PURCHASE_RECEIVE)
     key = validate_client_key(client_uuid)
     delivery_note_no = qual.clean_text(delivery_note_no, _l("Delivery note number (随货同行单号)"), limit=64)
@@ -423,7 +431,7 @@ def receive(session: Session, actor: Actor, *, store: Store, order_id, delivery_
             if earlier.order_id != order_id:
                 raise Conflict(_l("This client_uuid was already used for another request."),
                                code="client_uuid_reused")
-            return earlier
+            return earlier, False
         order = get_order(session, order_id, store.id, for_update=True)
         if order.status != OrderStatus.CONFIRMED:
             raise Conflict(_l("Order %(number)s is not a confirmed purchase plan: goods cannot be received "
@@ -480,7 +488,7 @@ def receive(session: Session, actor: Actor, *, store: Store, order_id, delivery_
                             "lines": len(parsed), "received": sum(p.received for p in parsed),
                             "refused": sum(p.refused for p in parsed), "new_lots": sorted(lot_ids.values())},
                      store_id=store.id)
-    return receipt
+    return receipt, True
 
 
 def _received_totals(session: Session, parsed: list[_Line], by_id: dict) -> dict[int, int]:

@@ -715,6 +715,42 @@ def test_a_replayed_receipt_returns_the_first_and_a_delivery_note_is_received_on
     assert pur.receive(db, receiver, **receive_args(world, third, [raw3], delivery_note_no="DN-001")).id
 
 
+def test_two_identical_receipts_at_the_same_instant_make_one_and_only_one_is_told_it_did(app, world):
+    import threading
+
+    from core.db import new_session
+
+    db = world.session
+    order = h.confirmed_order(world)
+    args = receive_args(world, order, [h.receipt_line(order_line(world, order).id, world.loc["Y01"].id,
+                                                      packages=10, lot_no="RACE01")], delivery_note_no="DN-RACE")
+    args.pop("store")
+    engine, barrier, results, errors = app.extensions["yaofang.engine"], threading.Barrier(2), [], []
+
+    def submit():
+        session = new_session(engine)
+        try:
+            store = session.get(type(world.store), world.store.id)
+            barrier.wait(timeout=10)
+            receipt, created = pur.receive_or_replay(session, world.actor("receiver"), store=store, **args)
+            results.append((receipt.id, created))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+        finally:
+            session.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert errors == []
+    assert sorted(created for _id, created in results) == [False, True]
+    assert len({receipt_id for receipt_id, _created in results}) == 1
+    db.rollback()
+    assert db.exec(select(func.count()).select_from(Receipt).where(Receipt.order_id == order.id)).one() == 1
+
+
 def test_a_known_lot_must_match_its_dates_and_be_receivable(world):
     db, receiver = world.session, world.actor("receiver")
     order, line = received(world, packages=4, lot_no="K1")
