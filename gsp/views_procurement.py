@@ -690,15 +690,20 @@ def new_return(supplier_id: int):
                 lambda r: url_for("procurement.purchase_return", return_id=r.id))
 
 
-def _return_page(return_id: int, status: int = 200, decision=None):
+def _return_context(return_id: int) -> dict:
+    """What the return page and the printed return notice both show."""
     _actor, db, store = _ctx()
     ret = pur.get_return(db, return_id, store.id)
-    return render_template("gsp/procurement/return.html", ret=ret, store=store,
-                           supplier=qual.get_supplier(db, ret.supplier_id), lines=pur.return_lines(db, ret.id),
+    return dict(ret=ret, store=store, supplier=qual.get_supplier(db, ret.supplier_id),
+                lines=pur.return_lines(db, ret.id), labels=pur.RETURN_STATUS_LABELS,
+                people=_users(db, [ret.requested_by_id, ret.quality_by_id, ret.finance_by_id, ret.rejected_by_id]))
+
+
+def _return_page(return_id: int, status: int = 200, decision=None):
+    context = _return_context(return_id)
+    db, store = get_session(), context["store"]
+    return render_template("gsp/procurement/return.html", **context,
                            places={loc.id: loc for loc in inv.store_locations(db, store.id)},
-                           labels=pur.RETURN_STATUS_LABELS,
-                           people=_users(db, [ret.requested_by_id, ret.quality_by_id, ret.finance_by_id,
-                                              ret.rejected_by_id]),
                            decision=decision or DecisionForm(formdata=None)), status
 
 
@@ -712,13 +717,7 @@ def purchase_return(return_id: int):
 @requires(Perm.PROCUREMENT_READ)
 def return_notice(return_id: int):
     """采购退回通知单, A4, with both approvals."""
-    _actor, db, store = _ctx()
-    ret = pur.get_return(db, return_id, store.id)
-    return render_template("gsp/procurement/return_notice.html", ret=ret, store=store,
-                           supplier=qual.get_supplier(db, ret.supplier_id), lines=pur.return_lines(db, ret.id),
-                           labels=pur.RETURN_STATUS_LABELS,
-                           people=_users(db, [ret.requested_by_id, ret.quality_by_id, ret.finance_by_id,
-                                              ret.rejected_by_id]))
+    return render_template("gsp/procurement/return_notice.html", **_return_context(return_id))
 
 
 def _decide_return(return_id: int, role: str):
